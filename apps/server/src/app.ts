@@ -1,0 +1,168 @@
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import helmet from "@fastify/helmet";
+import fastifyStatic from "@fastify/static";
+import {
+  createAuthThrottle,
+  createSessionManager,
+  installErrorHandling,
+  normalizeOrigin,
+  registerApi,
+  sendErrorCode,
+  type ApiDeps,
+  type ThrottlePolicy,
+} from "@repo/api";
+import type { DatabaseHandle } from "@repo/db";
+import Fastify, { type FastifyServerOptions } from "fastify";
+
+export interface AppOptions {
+  database: DatabaseHandle;
+  publicUrl: URL;
+  allowedOrigins: string[];
+  sessionCookieName: string;
+  secureCookies: boolean;
+  sessionIdleSeconds: number;
+  sessionAbsoluteSeconds: number;
+  signUpEnabled: boolean;
+  trustProxy: boolean | number | string[];
+  /** Directory of the built SPA; the app serves it when it exists. */
+  webDistDir: string | undefined;
+  logger: FastifyServerOptions["logger"];
+  throttlePolicy?: ThrottlePolicy;
+  now?: () => Date;
+}
+
+/** Query parameters whose values must never reach a log line. */
+const SECRET_QUERY_PARAMS = /([?&](?:api_key|token|password)=)[^&#]*/gi;
+
+export function redactUrl(url: string): string {
+  return url.replace(SECRET_QUERY_PARAMS, "$1[REDACTED]");
+}
+
+/** Logger settings shared by the server and tests: no cookies, keys or passwords, ever. */
+export function loggerOptions(level: string) {
+  return {
+    level,
+    redact: {
+      paths: [
+        "req.headers.authorization",
+        "req.headers.cookie",
+        'req.headers["x-api-key"]',
+        'res.headers["set-cookie"]',
+        "*.password",
+      ],
+      censor: "[REDACTED]",
+    },
+    serializers: {
+      req: (request: { method: string; url: string; ip?: string }) => ({
+        method: request.method,
+        url: redactUrl(request.url),
+        remoteAddress: request.ip,
+      }),
+      res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode }),
+    },
+  };
+}
+
+export async function buildApp(options: AppOptions) {
+  const now = options.now ?? (() => new Date());
+  const app = Fastify({
+    logger: options.logger,
+    trustProxy:
+      typeof options.trustProxy === "number"
+        ? (_address: string, hop: number) => hop < (options.trustProxy as number)
+        : options.trustProxy,
+    bodyLimit: 16 * 1024,
+    // Inbound request ids are not trusted: each response gets one we generated.
+    genReqId: () => `req_${randomBytes(12).toString("hex")}`,
+    requestIdHeader: false,
+    return503OnClosing: true,
+  });
+
+  app.addHook("onRequest", async (request, reply) => {
+    void reply.header("x-request-id", request.id);
+  });
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", "data:"],
+        connectSrc: ["'self'"],
+        frameAncestors: ["'none'"],
+        formAction: ["'self'"],
+        baseUri: ["'none'"],
+        objectSrc: ["'none'"],
+        upgradeInsecureRequests: options.publicUrl.protocol === "https:" ? [] : null,
+      },
+    },
+    hsts: options.publicUrl.protocol === "https:",
+  });
+
+  installErrorHandling(app);
+
+  const deps: ApiDeps = {
+    db: options.database.db,
+    sessions: createSessionManager(
+      options.database.db,
+      {
+        cookieName: options.sessionCookieName,
+        secureCookies: options.secureCookies,
+        idleLifetimeSeconds: options.sessionIdleSeconds,
+        absoluteLifetimeSeconds: options.sessionAbsoluteSeconds,
+      },
+      now,
+    ),
+    throttle: createAuthThrottle(options.throttlePolicy),
+    allowedOrigins: new Set(
+      options.allowedOrigins.map(normalizeOrigin).filter((o): o is string => o !== null),
+    ),
+    signUpEnabled: options.signUpEnabled,
+    now,
+  };
+  await registerApi(app, deps);
+
+  let shuttingDown = false;
+  app.addHook("onClose", (_instance, done) => {
+    shuttingDown = true;
+    done();
+  });
+  app.get("/healthz", () => ({ status: "ok" }));
+  app.get("/readyz", async (request, reply) => {
+    if (shuttingDown) return sendErrorCode(request, reply, "service_unavailable");
+    try {
+      await options.database.ping();
+      return { status: "ready", database: options.database.kind };
+    } catch {
+      return sendErrorCode(request, reply, "service_unavailable");
+    }
+  });
+
+  const webDist = options.webDistDir;
+  const spa = webDist !== undefined && existsSync(path.join(webDist, "index.html"));
+  if (spa) {
+    await app.register(fastifyStatic, { root: webDist, wildcard: false, index: false });
+    const sendIndex = (reply: {
+      header(k: string, v: string): unknown;
+      sendFile(f: string): unknown;
+    }) => {
+      reply.header("cache-control", "no-cache");
+      return reply.sendFile("index.html");
+    };
+    app.get("/", (_request, reply) => sendIndex(reply));
+    app.setNotFoundHandler((request, reply) => {
+      const url = request.url;
+      const isApi = url.startsWith("/api/") || url.startsWith("/trpc");
+      // History fallback: client-side routes load the SPA; API paths keep their JSON 404.
+      if (request.method === "GET" && !isApi && request.headers.accept?.includes("text/html")) {
+        return sendIndex(reply);
+      }
+      return sendErrorCode(request, reply, "not_found");
+    });
+  }
+
+  return app;
+}

@@ -1,0 +1,132 @@
+import { Writable } from "node:stream";
+import { createTestDatabase, type TestDatabase } from "@repo/db/testing";
+import type { LightMyRequestResponse } from "fastify";
+import { buildApp, loggerOptions, type AppOptions } from "../src/app.js";
+
+export const ORIGIN = "http://localhost:3000";
+export const EVIL = "https://evil.test";
+
+/** Headers a same-origin browser sends with a dashboard mutation. */
+export const SAME_ORIGIN = {
+  origin: ORIGIN,
+  "sec-fetch-site": "same-origin",
+  "content-type": "application/json",
+};
+
+export type TestApp = Awaited<ReturnType<typeof startTestApp>>;
+
+/**
+ * The real server app on a fresh database (Postgres when TEST_DATABASE_URL is set, else
+ * PGlite), with every log line captured so tests can check what was written.
+ */
+export async function startTestApp(overrides: Partial<AppOptions> = {}) {
+  const database: TestDatabase = await createTestDatabase(process.env.TEST_DATABASE_URL);
+  const logs: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logs.push(chunk.toString());
+      done();
+    },
+  });
+  const app = await buildApp({
+    database,
+    publicUrl: new URL(ORIGIN),
+    allowedOrigins: [ORIGIN],
+    sessionCookieName: "sb-access-token",
+    secureCookies: false,
+    sessionIdleSeconds: 7 * 86_400,
+    sessionAbsoluteSeconds: 30 * 86_400,
+    signUpEnabled: true,
+    trustProxy: false,
+    webDistDir: undefined,
+    logger: { ...loggerOptions("info"), stream },
+    ...overrides,
+  });
+  await app.ready();
+  return {
+    app,
+    database,
+    db: database.db,
+    logs,
+    async close() {
+      await app.close();
+      await database.dispose();
+    },
+  };
+}
+
+export interface SetCookie {
+  name: string;
+  value: string;
+  attributes: Record<string, string | true>;
+}
+
+export function parseSetCookies(response: LightMyRequestResponse): SetCookie[] {
+  const header = response.headers["set-cookie"];
+  const lines = header === undefined ? [] : Array.isArray(header) ? header : [header];
+  return lines.map((line) => {
+    const [pair = "", ...attrs] = line.split(";").map((part) => part.trim());
+    const eq = pair.indexOf("=");
+    const attributes: Record<string, string | true> = {};
+    for (const attr of attrs) {
+      const i = attr.indexOf("=");
+      if (i === -1) attributes[attr.toLowerCase()] = true;
+      else attributes[attr.slice(0, i).toLowerCase()] = attr.slice(i + 1);
+    }
+    return { name: pair.slice(0, eq), value: pair.slice(eq + 1), attributes };
+  });
+}
+
+/** Calls a tRPC mutation the way the SPA does. */
+export function mutate(
+  test: TestApp,
+  path: string,
+  input: unknown,
+  options: { cookie?: string; headers?: Record<string, string> } = {},
+) {
+  return test.app.inject({
+    method: "POST",
+    url: `/trpc/${path}`,
+    headers: {
+      ...SAME_ORIGIN,
+      ...(options.cookie ? { cookie: options.cookie } : {}),
+      ...options.headers,
+    },
+    payload: input === undefined ? undefined : JSON.stringify(input),
+  });
+}
+
+export function query(
+  test: TestApp,
+  path: string,
+  options: { cookie?: string; input?: unknown } = {},
+) {
+  const search =
+    options.input === undefined
+      ? ""
+      : `?input=${encodeURIComponent(JSON.stringify(options.input))}`;
+  return test.app.inject({
+    method: "GET",
+    url: `/trpc/${path}${search}`,
+    headers: options.cookie ? { cookie: options.cookie } : {},
+  });
+}
+
+/** Signs up a fresh account and returns its cookie header value. */
+export async function signUp(
+  test: TestApp,
+  email = uniqueEmail(),
+  password = "correct horse battery",
+) {
+  const response = await mutate(test, "auth.signUp", { email, password });
+  if (response.statusCode !== 200) throw new Error(`sign-up failed: ${response.body}`);
+  const cookie = parseSetCookies(response).find((c) => c.name === "sb-access-token");
+  if (!cookie) throw new Error("no session cookie");
+  return { email, password, cookie: `sb-access-token=${cookie.value}`, token: cookie.value };
+}
+
+let counter = 0;
+export function uniqueEmail(): string {
+  counter += 1;
+  return `analyst${counter}.${Date.now()}@example.com`;
+}

@@ -1,0 +1,72 @@
+import { useId, useState, type FormEvent } from "react";
+import { readError } from "../../lib/errors.js";
+import { trpc } from "../../lib/trpc.js";
+
+/** One form for both: "Sign in" for existing accounts, "Create account" for new ones. */
+export function SignInPage() {
+  const utils = trpc.useUtils();
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const onSuccess = () => utils.auth.me.invalidate();
+  const signIn = trpc.auth.signIn.useMutation({ onSuccess });
+  const signUp = trpc.auth.signUp.useMutation({ onSuccess });
+  const pending = signIn.isPending || signUp.isPending;
+  const failure = signIn.error ?? signUp.error;
+  const error = failure ? readError(failure) : undefined;
+  const emailId = useId();
+  const passwordId = useId();
+  const errorId = useId();
+
+  const submit = (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const submitter = (event.nativeEvent as SubmitEvent).submitter as HTMLButtonElement | null;
+    signIn.reset();
+    signUp.reset();
+    if (submitter?.value === "create") signUp.mutate({ email, password });
+    else signIn.mutate({ email, password });
+  };
+
+  return (
+    <main className="center">
+      <form className="card auth" onSubmit={submit} aria-describedby={error ? errorId : undefined}>
+        <h1>Threat Intel API keys</h1>
+        <p className="muted">Sign in to manage the keys your SIEMs and scripts use.</p>
+        <label htmlFor={emailId}>Email</label>
+        <input
+          id={emailId}
+          type="email"
+          autoComplete="username"
+          required
+          value={email}
+          onChange={(e) => setEmail(e.target.value)}
+          aria-invalid={error?.field === "email" || undefined}
+        />
+        <label htmlFor={passwordId}>Password</label>
+        <input
+          id={passwordId}
+          type="password"
+          autoComplete="current-password"
+          required
+          minLength={1}
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+          aria-invalid={error?.field === "password" || undefined}
+        />
+        {error && (
+          <p id={errorId} className="error" role="alert">
+            {error.message}
+          </p>
+        )}
+        <div className="actions">
+          <button type="submit" name="action" value="signin" className="primary" disabled={pending}>
+            {signIn.isPending ? "Signing in…" : "Sign in"}
+          </button>
+          <button type="submit" name="action" value="create" disabled={pending}>
+            {signUp.isPending ? "Creating account…" : "Create account"}
+          </button>
+        </div>
+        <p className="muted small">New accounts need a password of 8 to 256 characters.</p>
+      </form>
+    </main>
+  );
+}

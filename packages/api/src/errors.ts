@@ -1,0 +1,87 @@
+import { TRPCError } from "@trpc/server";
+import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
+
+/**
+ * Every error the service can answer with: its HTTP status, the tRPC code carrying it,
+ * and the generic message shown to clients. REST and tRPC both render from this table.
+ */
+export const ERRORS = {
+  validation_error: [400, "BAD_REQUEST", "The request is invalid."],
+  invalid_json: [400, "PARSE_ERROR", "The request body is not valid JSON."],
+  not_authenticated: [401, "UNAUTHORIZED", "Sign in to continue."],
+  invalid_credentials: [401, "UNAUTHORIZED", "Invalid email or password."],
+  invalid_origin: [403, "FORBIDDEN", "This request must come from the dashboard's own origin."],
+  api_key_not_allowed: [
+    403,
+    "FORBIDDEN",
+    "API keys cannot manage API keys. Sign in to the dashboard and use its session.",
+  ],
+  signup_disabled: [403, "FORBIDDEN", "Sign-up is disabled. Ask an operator for an account."],
+  key_limit_reached: [403, "FORBIDDEN", "You have reached the active key limit of your tier."],
+  not_found: [404, "NOT_FOUND", "Not found."],
+  key_not_found: [404, "NOT_FOUND", "API key not found."],
+  method_not_allowed: [405, "METHOD_NOT_SUPPORTED", "Method not allowed."],
+  email_taken: [409, "CONFLICT", "An account with this email already exists."],
+  key_already_revoked: [409, "CONFLICT", "This API key is already revoked."],
+  payload_too_large: [413, "PAYLOAD_TOO_LARGE", "The request body is too large."],
+  unsupported_media_type: [
+    415,
+    "UNSUPPORTED_MEDIA_TYPE",
+    "The request body must be application/json.",
+  ],
+  too_many_attempts: [429, "TOO_MANY_REQUESTS", "Too many attempts. Try again later."],
+  internal_error: [500, "INTERNAL_SERVER_ERROR", "Something went wrong on our side."],
+  service_unavailable: [
+    503,
+    "SERVICE_UNAVAILABLE",
+    "The service is temporarily unavailable. Retry shortly.",
+  ],
+} as const satisfies Record<string, readonly [number, TRPC_ERROR_CODE_KEY, string]>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** A documented error: thrown by services and procedures, rendered by both transports. */
+export class ApiError extends TRPCError {
+  readonly appCode: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+  /** Extra response headers (e.g. Retry-After). */
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(
+    appCode: ErrorCode,
+    options: {
+      message?: string;
+      details?: Record<string, unknown>;
+      headers?: Record<string, string>;
+    } = {},
+  ) {
+    const [status, trpcCode, message] = ERRORS[appCode];
+    super({ code: trpcCode, message: options.message ?? message });
+    this.name = "ApiError";
+    this.appCode = appCode;
+    this.status = status;
+    this.details = options.details;
+    this.headers = options.headers;
+  }
+}
+
+export interface ErrorBody {
+  error: {
+    code: string;
+    message: string;
+    request_id: string;
+    details?: Record<string, unknown>;
+  };
+}
+
+export function errorBody(
+  code: ErrorCode,
+  requestId: string,
+  message: string = ERRORS[code][2],
+  details?: Record<string, unknown>,
+): ErrorBody {
+  return {
+    error: { code, message, request_id: requestId, ...(details ? { details } : {}) },
+  };
+}

@@ -1,0 +1,68 @@
+import { describeError } from "@repo/db";
+import { TRPC_ERROR_CODES_BY_KEY } from "@trpc/server/rpc";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { ApiError, ERRORS, errorBody, type ErrorCode } from "../errors.js";
+import { toApiError } from "./error-mapping.js";
+
+/** Routes served by tRPC answer errors in tRPC's shape, so its client can read them. */
+function isTrpcRequest(request: FastifyRequest): boolean {
+  return request.routeOptions.url?.startsWith("/trpc") ?? false;
+}
+
+/**
+ * Sends a documented error: the REST envelope `{error: {code, message, request_id, details}}`,
+ * or the tRPC error shape (carrying the same `appCode`) on tRPC routes.
+ */
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: ApiError) {
+  if (error.headers) void reply.headers(error.headers);
+  void reply.code(error.status).header("cache-control", "no-store");
+  if (isTrpcRequest(request)) {
+    return reply.send({
+      error: {
+        message: error.message,
+        code: TRPC_ERROR_CODES_BY_KEY[ERRORS[error.appCode][1]],
+        data: {
+          code: ERRORS[error.appCode][1],
+          httpStatus: error.status,
+          appCode: error.appCode,
+          details: error.details ?? null,
+        },
+      },
+    });
+  }
+  return reply.send(errorBody(error.appCode, request.id, error.message, error.details));
+}
+
+export function sendErrorCode(request: FastifyRequest, reply: FastifyReply, code: ErrorCode) {
+  return sendError(request, reply, new ApiError(code));
+}
+
+/** Fastify's own failures (body parsing, limits) mapped onto the documented codes. */
+function fromFastifyError(error: { code?: string; statusCode?: number }): ApiError {
+  switch (error.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new ApiError("payload_too_large");
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new ApiError("unsupported_media_type");
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+      return new ApiError("invalid_json");
+    default:
+      break;
+  }
+  if (error.statusCode === 400 && error.code === undefined) return new ApiError("invalid_json");
+  if (error.statusCode === 400) return new ApiError("validation_error");
+  return toApiError(error);
+}
+
+/** One error handler and one 404 for the whole server: every error leaves in the envelope. */
+export function installErrorHandling(app: FastifyInstance) {
+  app.setErrorHandler((error, request, reply) => {
+    const apiError = fromFastifyError(error as { code?: string; statusCode?: number });
+    if (apiError.status >= 500) {
+      request.log.error({ error: describeError(error) }, "request failed");
+    }
+    return sendError(request, reply, apiError);
+  });
+  app.setNotFoundHandler((request, reply) => sendErrorCode(request, reply, "not_found"));
+}

@@ -1,0 +1,34 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sql } from "drizzle-orm";
+import { createTestDatabase, type TestDatabase } from "../src/testing.js";
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await createTestDatabase(process.env.TEST_DATABASE_URL);
+});
+afterAll(async () => {
+  await database.dispose();
+});
+
+describe("migrations", () => {
+  it("create every table on an empty database", async () => {
+    const rows = await database.db.execute<{ table_name: string }>(
+      sql`select table_name from information_schema.tables where table_schema = 'public' order by table_name`,
+    );
+    const tables = rows.rows ?? rows;
+    expect((tables as { table_name: string }[]).map((r) => r.table_name)).toEqual(
+      expect.arrayContaining(["api_keys", "audit_events", "sessions", "users"]),
+    );
+  });
+
+  it("enforce case-insensitive unique emails", async () => {
+    await database.db.execute(
+      sql`insert into users (id, email, password_hash) values ('u1', 'A@example.com', 'x')`,
+    );
+    await expect(
+      database.db.execute(
+        sql`insert into users (id, email, password_hash) values ('u2', 'a@EXAMPLE.com', 'x')`,
+      ),
+    ).rejects.toThrow();
+  });
+});
