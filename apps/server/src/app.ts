@@ -122,6 +122,7 @@ export async function buildApp(options: AppOptions) {
     ),
     signUpEnabled: options.signUpEnabled,
     now,
+    onKeysChanged: () => {},
   };
   await registerApi(app, deps);
 

@@ -11,4 +11,10 @@ export interface ApiDeps {
   allowedOrigins: ReadonlySet<string>;
   signUpEnabled: boolean;
   now: () => Date;
+  /**
+   * Called after a transaction that revoked or changed keys has committed, with their hashes,
+   * so this process's verification cache drops them at once (other processes learn through
+   * NOTIFY on KEY_CHANGES_CHANNEL).
+   */
+  onKeysChanged: (keyHashes: readonly string[]) => void;
 }

@@ -13,3 +13,5 @@ export {
 export { normalizeOrigin } from "./auth/request-guard.js";
 export { createUser, listUsers, findUserByEmail, setUserTier } from "./services/users.js";
 export { TIERS, TIER_NAMES, isTier, type Tier } from "./config/tiers.js";
+export { KEY_CHANGES_CHANNEL } from "./keys/events.js";
+export { generateKey, hashKey, isWellFormedKey, KEY_PREFIX } from "./keys/format.js";

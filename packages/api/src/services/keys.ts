@@ -1,5 +1,6 @@
 import { apiKeys, and, eq, gt, isNull, or, sql, type Executor } from "@repo/db";
 import { TIERS, TIER_NAMES, type Tier } from "../config/tiers.js";
+import { notifyKeysChanged } from "../keys/events.js";
 import { recordAudit } from "./audit.js";
 
 /** SQL condition: the key is neither revoked nor expired at `now`. */
@@ -25,6 +26,7 @@ export async function applyTierToActiveKeys(
     .select({
       id: apiKeys.id,
       keyPrefix: apiKeys.keyPrefix,
+      keyHash: apiKeys.keyHash,
       tier: apiKeys.tier,
       scopes: apiKeys.scopes,
     })
@@ -54,5 +56,9 @@ export async function applyTierToActiveKeys(
       at: now,
     });
   }
+  await notifyKeysChanged(
+    tx,
+    keys.map((key) => key.keyHash),
+  );
   return keys.length;
 }
