@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { DEFAULT_THROTTLE_POLICY } from "@repo/api";
 import { auditEvents, eq, sessions, users } from "@repo/db";
 import {
   EVIL,
@@ -203,7 +204,7 @@ describe("failed sign-ins", () => {
 
   it("are throttled per address across many accounts", async () => {
     const throttled = await startTestApp({
-      throttlePolicy: { perAccount: 10, perAddress: 5, windowSeconds: 900, signUpsPerAddress: 20 },
+      throttlePolicy: { ...DEFAULT_THROTTLE_POLICY, perAddress: 5 },
     });
     try {
       const statuses: number[] = [];
@@ -222,7 +223,7 @@ describe("failed sign-ins", () => {
 
   it("let exactly the remaining attempts through when they race", async () => {
     const throttled = await startTestApp({
-      throttlePolicy: { perAccount: 3, perAddress: 100, windowSeconds: 900, signUpsPerAddress: 20 },
+      throttlePolicy: { ...DEFAULT_THROTTLE_POLICY, perAccount: 3, perAddress: 100 },
     });
     try {
       const account = await signUp(throttled);

@@ -1,4 +1,5 @@
 import { Writable } from "node:stream";
+import { DEFAULT_THROTTLE_POLICY } from "@repo/api";
 import { createTestDatabase, type TestDatabase } from "@repo/db/testing";
 import type { LightMyRequestResponse } from "fastify";
 import { buildApp, loggerOptions, type AppOptions } from "../src/app.js";
@@ -40,6 +41,12 @@ export async function startTestApp(overrides: Partial<AppOptions> = {}) {
     trustProxy: false,
     webDistDir: undefined,
     logger: { ...loggerOptions("info"), stream },
+    // Test files sign up many accounts from one address; throttles are tested with their own.
+    throttlePolicy: {
+      ...DEFAULT_THROTTLE_POLICY,
+      signUpsPerAddress: 10_000,
+      keyCreatesPerMinute: 10_000,
+    },
     ...overrides,
   });
   await app.ready();
@@ -129,4 +136,25 @@ let counter = 0;
 export function uniqueEmail(): string {
   counter += 1;
   return `analyst${counter}.${Date.now()}@example.com`;
+}
+
+/** Calls the REST management API the way the documentation's browser snippets do. */
+export function rest(
+  test: TestApp,
+  method: "GET" | "POST" | "DELETE" | "PUT" | "PATCH" | "OPTIONS" | "TRACE",
+  url: string,
+  options: { cookie?: string; body?: unknown; headers?: Record<string, string> } = {},
+) {
+  const hasBody = options.body !== undefined;
+  return test.app.inject({
+    method,
+    url,
+    headers: {
+      ...(method === "GET" ? {} : { origin: ORIGIN, "sec-fetch-site": "same-origin" }),
+      ...(hasBody ? { "content-type": "application/json" } : {}),
+      ...(options.cookie ? { cookie: options.cookie } : {}),
+      ...options.headers,
+    },
+    payload: hasBody ? JSON.stringify(options.body) : undefined,
+  });
 }

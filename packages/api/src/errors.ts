@@ -8,7 +8,27 @@ import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
 export const ERRORS = {
   validation_error: [400, "BAD_REQUEST", "The request is invalid."],
   invalid_json: [400, "PARSE_ERROR", "The request body is not valid JSON."],
+  ambiguous_credentials: [
+    400,
+    "BAD_REQUEST",
+    "The request presents more than one API key. Send exactly one.",
+  ],
   not_authenticated: [401, "UNAUTHORIZED", "Sign in to continue."],
+  missing_api_key: [
+    401,
+    "UNAUTHORIZED",
+    'API key is required. Include it in the Authorization header as "Bearer sk_live_..." or in the X-API-Key header.',
+  ],
+  invalid_api_key: [
+    401,
+    "UNAUTHORIZED",
+    "The API key is not valid. Check it for typos or whitespace, and that it is active in Settings → API Keys.",
+  ],
+  expired_api_key: [
+    401,
+    "UNAUTHORIZED",
+    "This API key has expired. Generate a new key and update your integration.",
+  ],
   invalid_credentials: [401, "UNAUTHORIZED", "Invalid email or password."],
   invalid_origin: [403, "FORBIDDEN", "This request must come from the dashboard's own origin."],
   api_key_not_allowed: [
@@ -16,6 +36,12 @@ export const ERRORS = {
     "FORBIDDEN",
     "API keys cannot manage API keys. Sign in to the dashboard and use its session.",
   ],
+  insufficient_scope: [
+    403,
+    "FORBIDDEN",
+    "This API key does not have the scope this endpoint requires.",
+  ],
+  ip_not_allowed: [403, "FORBIDDEN", "This API key cannot be used from this IP address."],
   signup_disabled: [403, "FORBIDDEN", "Sign-up is disabled. Ask an operator for an account."],
   key_limit_reached: [403, "FORBIDDEN", "You have reached the active key limit of your tier."],
   not_found: [404, "NOT_FOUND", "Not found."],
@@ -30,7 +56,13 @@ export const ERRORS = {
     "The request body must be application/json.",
   ],
   too_many_attempts: [429, "TOO_MANY_REQUESTS", "Too many attempts. Try again later."],
+  rate_limit_exceeded: [
+    429,
+    "TOO_MANY_REQUESTS",
+    "You have exceeded your request limit. Check the X-RateLimit-Reset header for when your quota resets.",
+  ],
   internal_error: [500, "INTERNAL_SERVER_ERROR", "Something went wrong on our side."],
+  upstream_unavailable: [502, "BAD_GATEWAY", "The data service did not answer. Retry shortly."],
   service_unavailable: [
     503,
     "SERVICE_UNAVAILABLE",

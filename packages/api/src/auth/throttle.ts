@@ -9,6 +9,8 @@ export interface ThrottlePolicy {
   windowSeconds: number;
   /** Sign-ups allowed per client address per window. */
   signUpsPerAddress: number;
+  /** Keys one account may create per minute (bounds scripted abuse of a stolen session). */
+  keyCreatesPerMinute: number;
 }
 
 export const DEFAULT_THROTTLE_POLICY: ThrottlePolicy = {
@@ -16,12 +18,13 @@ export const DEFAULT_THROTTLE_POLICY: ThrottlePolicy = {
   perAddress: 50,
   windowSeconds: 15 * 60,
   signUpsPerAddress: 20,
+  keyCreatesPerMinute: 30,
 };
 
 export type AuthThrottle = ReturnType<typeof createAuthThrottle>;
 
 /**
- * Throttles password guessing per account (however many addresses it comes from) and per
+ * Abuse throttles for the management plane. Throttles password guessing per account (however many addresses it comes from) and per
  * address (however many accounts it tries). An attempt takes its point before the password
  * is checked, so concurrent guesses cannot overshoot; a success gives it back.
  */
@@ -31,6 +34,11 @@ export function createAuthThrottle(policy: ThrottlePolicy = DEFAULT_THROTTLE_POL
   const byAccount = make(policy.perAccount, "signin_account");
   const byAddress = make(policy.perAddress, "signin_address");
   const signUps = make(policy.signUpsPerAddress, "signup_address");
+  const keyCreates = new RateLimiterMemory({
+    points: policy.keyCreatesPerMinute,
+    duration: 60,
+    keyPrefix: "key_create",
+  });
 
   async function take(limiter: RateLimiterAbstract, key: string): Promise<void> {
     try {
@@ -53,6 +61,9 @@ export function createAuthThrottle(policy: ThrottlePolicy = DEFAULT_THROTTLE_POL
     },
     async beginSignUp(address: string): Promise<void> {
       await take(signUps, address);
+    },
+    async beginKeyCreate(userId: string): Promise<void> {
+      await take(keyCreates, userId);
     },
   };
 }

@@ -1,4 +1,5 @@
 import { describeError } from "@repo/db";
+import { TRPCError } from "@trpc/server";
 import { TRPC_ERROR_CODES_BY_KEY } from "@trpc/server/rpc";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ApiError, ERRORS, errorBody, type ErrorCode } from "../errors.js";
@@ -39,6 +40,7 @@ export function sendErrorCode(request: FastifyRequest, reply: FastifyReply, code
 
 /** Fastify's own failures (body parsing, limits) mapped onto the documented codes. */
 function fromFastifyError(error: { code?: string; statusCode?: number }): ApiError {
+  if (error instanceof TRPCError) return toApiError(error);
   switch (error.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return new ApiError("payload_too_large");

@@ -2,9 +2,10 @@ import { describeError } from "@repo/db";
 import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from "@trpc/server/adapters/fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { checkContentType, checkOrigin, presentsApiKey } from "../auth/request-guard.js";
-import { createContext } from "../context.js";
 import type { ApiDeps } from "../deps.js";
 import { appRouter, type AppRouter } from "../root.js";
+import { registerKeysRest } from "../rest/keys.js";
+import { contextFor } from "./context.js";
 import { toApiError } from "./error-mapping.js";
 import { sendErrorCode } from "./errors.js";
 
@@ -33,19 +34,7 @@ async function managementGuard(request: FastifyRequest, reply: FastifyReply, dep
   }
 }
 
-export function contextFor(deps: ApiDeps, request: FastifyRequest, reply: FastifyReply) {
-  return createContext(
-    deps,
-    {
-      cookieHeader: request.headers.cookie,
-      ip: request.ip,
-      userAgent: request.headers["user-agent"],
-    },
-    (cookie) => void reply.header("set-cookie", cookie),
-  );
-}
-
-/** Mounts the API on a Fastify app: the management guard and tRPC at /trpc. */
+/** Mounts the API on a Fastify app: the management guard, tRPC at /trpc, REST /api/v1/keys. */
 export async function registerApi(app: FastifyInstance, deps: ApiDeps) {
   app.addHook("onRequest", (request, reply) => managementGuard(request, reply, deps));
 
@@ -68,4 +57,5 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps) {
       },
     } satisfies FastifyTRPCPluginOptions<AppRouter>["trpcOptions"],
   });
+  await registerKeysRest(app, deps);
 }

@@ -1,4 +1,5 @@
 import { auditEvents, and, desc, eq, lt, type Executor } from "@repo/db";
+import { isoSeconds } from "../keys/serialize.js";
 
 /** Where a request came from, recorded with every audit event. */
 export interface RequestMeta {
@@ -62,7 +63,16 @@ export async function listAudit(
     .limit(input.limit + 1);
   const page = rows.slice(0, input.limit);
   return {
-    events: page,
-    nextCursor: rows.length > input.limit ? page[page.length - 1]?.id : undefined,
+    events: page.map((event) => ({
+      id: event.id,
+      action: event.action,
+      key_id: event.keyId,
+      key_prefix: event.keyPrefix,
+      details: event.details ?? {},
+      ip: event.ip,
+      user_agent: event.userAgent,
+      created_at: isoSeconds(event.createdAt),
+    })),
+    next_cursor: rows.length > input.limit ? (page[page.length - 1]?.id ?? null) : null,
   };
 }

@@ -1,11 +1,191 @@
-import { apiKeys, and, eq, gt, isNull, or, sql, type Executor } from "@repo/db";
+import { apiKeys, and, count, desc, eq, gt, isNull, or, sql, users, type Executor } from "@repo/db";
 import { TIERS, TIER_NAMES, type Tier } from "../config/tiers.js";
+import type { ApiDeps } from "../deps.js";
+import { ApiError } from "../errors.js";
 import { notifyKeysChanged } from "../keys/events.js";
-import { recordAudit } from "./audit.js";
+import { generateKey } from "../keys/format.js";
+import { nameHint } from "../keys/naming.js";
+import type { CreateKeyInput } from "../keys/schemas.js";
+import { toCreatedKey, toKeyDetail, toKeyListItem } from "../keys/serialize.js";
+import { recordAudit, type RequestMeta } from "./audit.js";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DAY_MS = 86_400_000;
+
+export const STORE_WARNING = "Store this API key securely. It will not be shown again.";
 
 /** SQL condition: the key is neither revoked nor expired at `now`. */
 export function isActiveKey(now: Date) {
   return and(isNull(apiKeys.revokedAt), or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now)));
+}
+
+/** All of the owner's keys, revoked and expired included, newest first. */
+export async function listKeys(db: Executor, ownerId: string) {
+  const rows = await db
+    .select()
+    .from(apiKeys)
+    .where(eq(apiKeys.ownerId, ownerId))
+    .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id));
+  return { data: rows.map(toKeyListItem), meta: { total: rows.length } };
+}
+
+/**
+ * One of the owner's keys. Another account's key, a missing key and a malformed id all give
+ * the same `key_not_found`, so ids of other accounts cannot be probed.
+ */
+export async function getKey(db: Executor, ownerId: string, keyId: string) {
+  return { data: toKeyDetail(await findOwnedKey(db, ownerId, keyId)) };
+}
+
+async function findOwnedKey(db: Executor, ownerId: string, keyId: string) {
+  if (!UUID.test(keyId)) throw new ApiError("key_not_found");
+  const [row] = await db
+    .select()
+    .from(apiKeys)
+    .where(and(eq(apiKeys.id, keyId), eq(apiKeys.ownerId, ownerId)));
+  if (!row) throw new ApiError("key_not_found");
+  return row;
+}
+
+/** The account's tier, what it allows, and how much of its key allowance is in use. */
+export async function keyAllowance(db: Executor, ownerId: string, now: Date) {
+  const [user] = await db.select({ tier: users.tier }).from(users).where(eq(users.id, ownerId));
+  if (!user) throw new ApiError("not_authenticated");
+  const [active] = await db
+    .select({ n: count() })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.ownerId, ownerId), isActiveKey(now)));
+  const policy = TIERS[user.tier];
+  return {
+    tier: user.tier,
+    active_keys: active?.n ?? 0,
+    max_active_keys: policy.maxActiveKeys,
+    scopes: [...policy.scopes],
+    rate_limit_per_minute: policy.rateLimitPerMinute,
+    rate_limit_per_day: policy.rateLimitPerDay,
+  };
+}
+
+/**
+ * Mints a key for the owner at the account's current tier. The owner's row is locked for the
+ * transaction, so concurrent creates count active keys one after another and the tier's
+ * allowance holds exactly. The secret exists only in the return value.
+ */
+export async function createKey(
+  deps: ApiDeps,
+  ownerId: string,
+  input: CreateKeyInput,
+  meta: RequestMeta,
+) {
+  const now = deps.now();
+  const { row, key } = await deps.db.transaction(async (tx) => {
+    const [owner] = await tx
+      .select({ tier: users.tier })
+      .from(users)
+      .where(eq(users.id, ownerId))
+      .for("update");
+    if (!owner) throw new ApiError("not_authenticated");
+    const policy = TIERS[owner.tier];
+
+    const allowedScopes: readonly string[] = policy.scopes;
+    const refused = (input.scopes ?? []).filter((scope) => !allowedScopes.includes(scope));
+    if (refused.length > 0) {
+      throw new ApiError("validation_error", {
+        message: `Your ${owner.tier} tier does not include: ${refused.join(", ")}.`,
+        details: { field: "scopes", allowed: allowedScopes },
+      });
+    }
+
+    const [active] = await tx
+      .select({ n: count() })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.ownerId, ownerId), isActiveKey(now)));
+    if ((active?.n ?? 0) >= policy.maxActiveKeys) {
+      throw new ApiError("key_limit_reached", {
+        message: `Your ${owner.tier} tier allows ${policy.maxActiveKeys} active keys. Revoke a key you no longer use, or upgrade.`,
+        details: { tier: owner.tier, limit: policy.maxActiveKeys, active: active?.n ?? 0 },
+      });
+    }
+
+    const generated = generateKey();
+    const [inserted] = await tx
+      .insert(apiKeys)
+      .values({
+        ownerId,
+        name: input.name,
+        keyPrefix: generated.prefix,
+        keyHash: generated.hash,
+        tier: owner.tier,
+        scopes: input.scopes ?? [...policy.scopes],
+        rateLimitPerMinute: policy.rateLimitPerMinute,
+        rateLimitPerDay: policy.rateLimitPerDay,
+        allowedIps: input.allowed_ips?.length ? [...new Set(input.allowed_ips)] : null,
+        createdAt: now,
+        expiresAt: input.expires_in_days
+          ? new Date(now.getTime() + input.expires_in_days * DAY_MS)
+          : null,
+      })
+      .returning();
+    if (!inserted) throw new Error("insert returned no row");
+    await recordAudit(tx, {
+      userId: ownerId,
+      action: "key.created",
+      keyId: inserted.id,
+      keyPrefix: inserted.keyPrefix,
+      details: {
+        name: inserted.name,
+        scopes: inserted.scopes,
+        expires_at: inserted.expiresAt?.toISOString() ?? null,
+        allowed_ips: inserted.allowedIps,
+      },
+      meta,
+      at: now,
+    });
+    return { row: inserted, key: generated.key };
+  });
+
+  const hint = nameHint(row.name);
+  return {
+    data: toCreatedKey(row, key),
+    meta: { warning: STORE_WARNING, ...(hint ? { name_hint: hint } : {}) },
+  };
+}
+
+/**
+ * Revokes one of the owner's keys, irreversibly. The first revocation's time and reason are
+ * kept; a second attempt is `key_already_revoked`. Verification caches everywhere drop the key
+ * as soon as the transaction commits.
+ */
+export async function revokeKey(
+  deps: ApiDeps,
+  ownerId: string,
+  input: { id: string; reason?: string | undefined },
+  meta: RequestMeta,
+) {
+  const now = deps.now();
+  const reason = input.reason ? input.reason : null;
+  const revoked = await deps.db.transaction(async (tx) => {
+    const existing = await findOwnedKey(tx, ownerId, input.id);
+    const [row] = await tx
+      .update(apiKeys)
+      .set({ revokedAt: now, revokedReason: reason })
+      .where(and(eq(apiKeys.id, existing.id), isNull(apiKeys.revokedAt)))
+      .returning({ keyHash: apiKeys.keyHash, keyPrefix: apiKeys.keyPrefix });
+    if (!row) throw new ApiError("key_already_revoked");
+    await notifyKeysChanged(tx, [row.keyHash]);
+    await recordAudit(tx, {
+      userId: ownerId,
+      action: "key.revoked",
+      keyId: existing.id,
+      keyPrefix: row.keyPrefix,
+      details: { name: existing.name, reason },
+      meta,
+      at: now,
+    });
+    return row;
+  });
+  deps.onKeysChanged([revoked.keyHash]);
+  return { success: true as const, message: "API key revoked successfully" };
 }
 
 /**
@@ -21,7 +201,7 @@ export async function applyTierToActiveKeys(
   const higher = TIER_NAMES.slice(TIER_NAMES.indexOf(tier) + 1);
   if (higher.length === 0) return 0;
   const policy = TIERS[tier];
-  const allowed = policy.scopes as readonly string[];
+  const allowed: readonly string[] = policy.scopes;
   const keys = await tx
     .select({
       id: apiKeys.id,
@@ -31,7 +211,8 @@ export async function applyTierToActiveKeys(
       scopes: apiKeys.scopes,
     })
     .from(apiKeys)
-    .where(and(eq(apiKeys.ownerId, ownerId), isActiveKey(now), sql`${apiKeys.tier} in ${higher}`));
+    .where(and(eq(apiKeys.ownerId, ownerId), isActiveKey(now), sql`${apiKeys.tier} in ${higher}`))
+    .for("update");
   for (const key of keys) {
     const scopes = key.scopes.filter((scope) => allowed.includes(scope));
     await tx

@@ -1,0 +1,41 @@
+import type { TRPCRouterRecord } from "@trpc/server";
+import {
+  createKeyInput,
+  createKeyOutput,
+  keyDetailOutput,
+  keyIdInput,
+  keyListOutput,
+  revokeKeyInput,
+  revokeKeyOutput,
+} from "../keys/schemas.js";
+import * as keys from "../services/keys.js";
+import { protectedProcedure } from "../trpc.js";
+
+// Output schemas double as an allow-list: a field not declared there never leaves the server.
+export const keysRouter = {
+  list: protectedProcedure
+    .output(keyListOutput)
+    .query(({ ctx }) => keys.listKeys(ctx.deps.db, ctx.user.id)),
+
+  byId: protectedProcedure
+    .input(keyIdInput)
+    .output(keyDetailOutput)
+    .query(({ ctx, input }) => keys.getKey(ctx.deps.db, ctx.user.id, input.id)),
+
+  allowance: protectedProcedure.query(({ ctx }) =>
+    keys.keyAllowance(ctx.deps.db, ctx.user.id, ctx.deps.now()),
+  ),
+
+  create: protectedProcedure
+    .input(createKeyInput)
+    .output(createKeyOutput)
+    .mutation(async ({ ctx, input }) => {
+      await ctx.deps.throttle.beginKeyCreate(ctx.user.id);
+      return keys.createKey(ctx.deps, ctx.user.id, input, ctx.meta);
+    }),
+
+  revoke: protectedProcedure
+    .input(revokeKeyInput)
+    .output(revokeKeyOutput)
+    .mutation(({ ctx, input }) => keys.revokeKey(ctx.deps, ctx.user.id, input, ctx.meta)),
+} satisfies TRPCRouterRecord;
