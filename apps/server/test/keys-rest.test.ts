@@ -660,7 +660,7 @@ describe("leak check", () => {
     const dump = await test.db.execute(
       sql`select (select json_agg(k) from api_keys k)::text as keys, (select json_agg(a) from audit_events a)::text as audit, (select json_agg(s) from sessions s)::text as sessions`,
     );
-    const text = JSON.stringify("rows" in dump ? dump.rows : dump);
+    const text = JSON.stringify(dump);
     expect(text).not.toContain(key.slice(8));
     expect(text).not.toContain(account.token);
   });

@@ -46,19 +46,29 @@ export function databaseErrorCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/** Errors whose messages quote SQL text, parameters or row values. */
+const QUERY_ERRORS = new Set(["DrizzleQueryError", "PostgresError", "error"]);
+
 /**
- * What may be logged about an error: its class and codes, never its message, since driver
- * messages carry SQL text and parameters (which can include key hashes or emails).
+ * What may be logged about an error: its class and codes, and its message only when it is not
+ * a query error (driver messages carry SQL text and parameters, which can include key hashes
+ * or emails). Credentials in URLs are masked; stacks are never included.
  */
 export function describeError(error: unknown): Record<string, string> {
   const described: Record<string, string> = {};
+  let queryError = false;
   for (const cause of causes(error)) {
     const name = (cause as { name?: unknown }).name;
     const code = (cause as { code?: unknown }).code;
     const constraint = (cause as { constraint_name?: unknown }).constraint_name;
+    if (typeof name === "string" && QUERY_ERRORS.has(name)) queryError = true;
     if (typeof name === "string" && !described.type) described.type = name;
     if (typeof code === "string" && !described.code) described.code = code;
     if (typeof constraint === "string") described.constraint = constraint;
+  }
+  const message = (error as { message?: unknown } | null)?.message;
+  if (!queryError && typeof message === "string") {
+    described.message = message.replace(/\/\/[^/@\s]*@/g, "//***@").slice(0, 300);
   }
   return described;
 }

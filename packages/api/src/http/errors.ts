@@ -57,8 +57,14 @@ function fromFastifyError(error: { code?: string; statusCode?: number }): ApiErr
   return toApiError(error);
 }
 
-/** One error handler and one 404 for the whole server: every error leaves in the envelope. */
-export function installErrorHandling(app: FastifyInstance) {
+/**
+ * One error handler and one 404 for the whole server: every error leaves in the envelope.
+ * `fallback` may answer an unmatched request first (the SPA's history fallback).
+ */
+export function installErrorHandling(
+  app: FastifyInstance,
+  fallback?: (request: FastifyRequest, reply: FastifyReply) => FastifyReply | undefined,
+) {
   app.setErrorHandler((error, request, reply) => {
     const apiError = fromFastifyError(error as { code?: string; statusCode?: number });
     if (apiError.status >= 500) {
@@ -66,5 +72,7 @@ export function installErrorHandling(app: FastifyInstance) {
     }
     return sendError(request, reply, apiError);
   });
-  app.setNotFoundHandler((request, reply) => sendErrorCode(request, reply, "not_found"));
+  app.setNotFoundHandler(
+    (request, reply) => fallback?.(request, reply) ?? sendErrorCode(request, reply, "not_found"),
+  );
 }
