@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { apiKeys, auditEvents, eq, sql, users } from "@repo/db";
-import { isWellFormedKey, setUserTier, TIERS } from "@repo/api";
+import { DEFAULT_THROTTLE_POLICY, isWellFormedKey, setUserTier, TIERS } from "@repo/api";
 import {
   EVIL,
   ORIGIN,
@@ -676,5 +676,89 @@ describe("origin configuration", () => {
       payload: JSON.stringify({ name: "origin-only-client" }),
     });
     expect(response.statusCode).toBe(201);
+  });
+});
+
+describe("failures inside a create", () => {
+  it("answer 500 with a generic body, leave no partial row, and log no SQL or secrets", async () => {
+    await test.db.execute(
+      sql.raw(`
+      create or replace function explode_on_name() returns trigger as $$
+      begin
+        if new.name = 'explode' then raise exception 'boom %', new.key_hash; end if;
+        return new;
+      end $$ language plpgsql`),
+    );
+    await test.db.execute(
+      sql.raw(
+        `create trigger explode before insert on api_keys for each row execute function explode_on_name()`,
+      ),
+    );
+    const account = await signUp(test);
+    const logStart = test.logs.length;
+    const response = await rest(test, "POST", "/api/v1/keys", {
+      cookie: account.cookie,
+      body: { name: "explode" },
+    });
+    expect(response.statusCode).toBe(500);
+    expect(response.json()).toEqual({
+      error: {
+        code: "internal_error",
+        message: "Something went wrong on our side.",
+        request_id: response.headers["x-request-id"],
+      },
+    });
+    expect(await keyRows(account.email)).toEqual([]);
+    const [user] = await test.db.select().from(users).where(eq(users.email, account.email));
+    const events = await test.db.select().from(auditEvents).where(eq(auditEvents.userId, user!.id));
+    expect(events.map((e) => e.action)).toEqual(["auth.sign_up"]);
+    const logs = test.logs.slice(logStart).join("");
+    expect(logs).toContain("request failed");
+    expect(logs).not.toMatch(/insert into|boom|api_keys/i);
+    expect(logs).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe("abuse limits", () => {
+  it("throttle key creation per account", async () => {
+    const limited = await startTestApp({
+      throttlePolicy: {
+        ...DEFAULT_THROTTLE_POLICY,
+        signUpsPerAddress: 100,
+        keyCreatesPerMinute: 2,
+      },
+    });
+    try {
+      const account = await signUp(limited);
+      const statuses = [];
+      for (let i = 0; i < 3; i++) {
+        const response = await rest(limited, "POST", "/api/v1/keys", {
+          cookie: account.cookie,
+          body: { name: `throttled-${i}` },
+        });
+        statuses.push(response.statusCode);
+      }
+      expect(statuses).toEqual([201, 201, 429]);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it("throttle sign-ups per address", async () => {
+    const limited = await startTestApp({
+      throttlePolicy: { ...DEFAULT_THROTTLE_POLICY, signUpsPerAddress: 2 },
+    });
+    try {
+      await signUp(limited);
+      await signUp(limited);
+      const third = await mutate(limited, "auth.signUp", {
+        email: "third@example.com",
+        password: "long enough pw",
+      });
+      expect(third.statusCode).toBe(429);
+      expect(third.headers["retry-after"]).toBeDefined();
+    } finally {
+      await limited.close();
+    }
   });
 });

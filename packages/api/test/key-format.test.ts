@@ -1,0 +1,95 @@
+import { describe, expect, it } from "vitest";
+import { crc32, generateKey, hashKey, isWellFormedKey } from "../src/keys/format.js";
+import { nameHint } from "../src/keys/naming.js";
+import { normalizeOrigin, checkContentType, checkOrigin } from "../src/auth/request-guard.js";
+
+describe("key format", () => {
+  it("is sk_live_ + 32 base62 + a 6-character checksum, with a 12-character prefix", () => {
+    const { key, prefix, hash } = generateKey();
+    expect(key).toMatch(/^sk_live_[0-9A-Za-z]{38}$/);
+    expect(key).toHaveLength(46);
+    expect(prefix).toBe(key.slice(0, 12));
+    expect(hash).toBe(hashKey(key));
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(isWellFormedKey(key)).toBe(true);
+  });
+
+  it("matches the standard CRC-32 (golden value)", () => {
+    expect(crc32("123456789")).toBe(0xcbf43926);
+    expect(hashKey("abc")).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  });
+
+  it("rejects a wrong prefix, length, alphabet or checksum without any I/O", () => {
+    const { key } = generateKey();
+    const flipped = key.slice(0, 20) + (key[20] === "a" ? "b" : "a") + key.slice(21);
+    for (const bad of [
+      key.replace("sk_live_", "sk_test_"),
+      key.slice(0, -1),
+      `${key}0`,
+      `${key.slice(0, 30)}-${key.slice(31)}`,
+      `${key.slice(0, 30)}é${key.slice(31)}`,
+      flipped,
+      "",
+      "x".repeat(8192),
+    ]) {
+      expect(isWellFormedKey(bad), bad).toBe(false);
+    }
+  });
+
+  it("draws 1,000 distinct keys with a roughly uniform alphabet", () => {
+    const keys = Array.from({ length: 1000 }, () => generateKey().key);
+    expect(new Set(keys).size).toBe(1000);
+    const counts = new Map<string, number>();
+    for (const key of keys)
+      for (const c of key.slice(8, 40)) counts.set(c, (counts.get(c) ?? 0) + 1);
+    expect(counts.size).toBe(62);
+    const expected = (1000 * 32) / 62;
+    const chiSquare = [...counts.values()].reduce(
+      (sum, n) => sum + (n - expected) ** 2 / expected,
+      0,
+    );
+    // 61 degrees of freedom: the 99.99th percentile is about 112.
+    expect(chiSquare).toBeLessThan(112);
+  });
+});
+
+describe("name hints", () => {
+  it.each(["key1", "my key", "test", "abc", "API key 2", "1234", "tmp"])("flags %j", (name) => {
+    expect(nameHint(name)).toContain("prod-splunk-2026q2");
+  });
+  it.each(["prod-splunk-2026q2", "staging-sentinel", "tom-laptop-dev", "Production SIEM"])(
+    "accepts %j",
+    (name) => {
+      expect(nameHint(name)).toBeUndefined();
+    },
+  );
+});
+
+describe("request guard", () => {
+  const allowed = new Set(["https://app.test"]);
+  it("normalizes origins", () => {
+    expect(normalizeOrigin("HTTPS://App.Test:443")).toBe("https://app.test");
+    expect(normalizeOrigin("null")).toBeNull();
+    expect(normalizeOrigin("file:///etc/passwd")).toBeNull();
+  });
+  it("lets safe methods through and checks every other", () => {
+    expect(checkOrigin("GET", {}, allowed)).toBeNull();
+    expect(checkOrigin("POST", { "sec-fetch-site": "same-origin" }, allowed)).toBeNull();
+    expect(checkOrigin("POST", { "sec-fetch-site": "same-site" }, allowed)).toBe("invalid_origin");
+    expect(checkOrigin("DELETE", { origin: "https://app.test" }, allowed)).toBeNull();
+    expect(checkOrigin("DELETE", { origin: "https://app.test.evil.test" }, allowed)).toBe(
+      "invalid_origin",
+    );
+    expect(checkOrigin("PATCH", {}, allowed)).toBe("invalid_origin");
+  });
+  it("requires JSON for bodies of state-changing requests", () => {
+    expect(
+      checkContentType("POST", { "content-type": "application/json; charset=utf-8" }),
+    ).toBeNull();
+    expect(checkContentType("DELETE", {})).toBeNull();
+    expect(checkContentType("POST", { "content-length": "5" })).toBe("unsupported_media_type");
+    expect(checkContentType("POST", { "content-type": "text/plain" })).toBe(
+      "unsupported_media_type",
+    );
+  });
+});
