@@ -14,7 +14,11 @@ import {
   type ThrottlePolicy,
 } from "@repo/api";
 import type { DatabaseHandle } from "@repo/db";
-import Fastify, { type FastifyServerOptions } from "fastify";
+import Fastify, {
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from "fastify";
 
 export interface AppOptions {
   database: DatabaseHandle;
@@ -65,6 +69,25 @@ export function loggerOptions(level: string) {
   };
 }
 
+/**
+ * The built SPA, when there is one: client-side routes get index.html (history fallback),
+ * while API paths keep their JSON 404.
+ */
+function singlePageApp(root: string | undefined) {
+  if (root === undefined || !existsSync(path.join(root, "index.html"))) return undefined;
+  const sendIndex = (reply: FastifyReply) =>
+    reply.header("cache-control", "no-cache").sendFile("index.html");
+  return {
+    root,
+    sendIndex,
+    fallback(request: FastifyRequest, reply: FastifyReply) {
+      const isApi = request.url.startsWith("/api/") || request.url.startsWith("/trpc");
+      const wantsPage = request.method === "GET" && request.headers.accept?.includes("text/html");
+      return wantsPage && !isApi ? sendIndex(reply) : undefined;
+    },
+  };
+}
+
 export async function buildApp(options: AppOptions) {
   const now = options.now ?? (() => new Date());
   const app = Fastify({
@@ -102,7 +125,8 @@ export async function buildApp(options: AppOptions) {
     hsts: options.publicUrl.protocol === "https:",
   });
 
-  installErrorHandling(app);
+  const spa = singlePageApp(options.webDistDir);
+  installErrorHandling(app, spa?.fallback);
 
   const deps: ApiDeps = {
     db: options.database.db,
@@ -142,27 +166,9 @@ export async function buildApp(options: AppOptions) {
     }
   });
 
-  const webDist = options.webDistDir;
-  const spa = webDist !== undefined && existsSync(path.join(webDist, "index.html"));
   if (spa) {
-    await app.register(fastifyStatic, { root: webDist, wildcard: false, index: false });
-    const sendIndex = (reply: {
-      header(k: string, v: string): unknown;
-      sendFile(f: string): unknown;
-    }) => {
-      reply.header("cache-control", "no-cache");
-      return reply.sendFile("index.html");
-    };
-    app.get("/", (_request, reply) => sendIndex(reply));
-    app.setNotFoundHandler((request, reply) => {
-      const url = request.url;
-      const isApi = url.startsWith("/api/") || url.startsWith("/trpc");
-      // History fallback: client-side routes load the SPA; API paths keep their JSON 404.
-      if (request.method === "GET" && !isApi && request.headers.accept?.includes("text/html")) {
-        return sendIndex(reply);
-      }
-      return sendErrorCode(request, reply, "not_found");
-    });
+    await app.register(fastifyStatic, { root: spa.root, wildcard: false, index: false });
+    app.get("/", (_request, reply) => spa.sendIndex(reply));
   }
 
   return app;
