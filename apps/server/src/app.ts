@@ -80,7 +80,7 @@ function singlePageApp(root: string | undefined) {
   return {
     root,
     sendIndex,
-    fallback(request: FastifyRequest, reply: FastifyReply) {
+    fallback: (request: FastifyRequest, reply: FastifyReply) => {
       const isApi = request.url.startsWith("/api/") || request.url.startsWith("/trpc");
       const wantsPage = request.method === "GET" && request.headers.accept?.includes("text/html");
       return wantsPage && !isApi ? sendIndex(reply) : undefined;
