@@ -12,11 +12,14 @@ afterAll(async () => {
 
 describe("migrations", () => {
   it("create every table on an empty database", async () => {
-    const rows = await database.db.execute<{ table_name: string }>(
+    const result: unknown = await database.db.execute(
       sql`select table_name from information_schema.tables where table_schema = 'public' order by table_name`,
     );
-    const tables = rows.rows ?? rows;
-    expect((tables as { table_name: string }[]).map((r) => r.table_name)).toEqual(
+    // postgres.js returns the rows themselves, PGlite an object holding them.
+    const tables = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as {
+      table_name: string;
+    }[];
+    expect(tables.map((r) => r.table_name)).toEqual(
       expect.arrayContaining(["api_keys", "audit_events", "sessions", "users"]),
     );
   });
