@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import helmet from "@fastify/helmet";
@@ -9,8 +9,11 @@ import {
   installErrorHandling,
   normalizeOrigin,
   registerApi,
+  registerGateway,
   sendErrorCode,
   type ApiDeps,
+  type Gateway,
+  type ScopeRule,
   type ThrottlePolicy,
 } from "@repo/api";
 import type { DatabaseHandle } from "@repo/db";
@@ -35,6 +38,19 @@ export interface AppOptions {
   logger: FastifyServerOptions["logger"];
   throttlePolicy?: ThrottlePolicy;
   now?: () => Date;
+  /** The data plane (see README "Using a key"); every field has a default. */
+  gateway?: GatewaySettings;
+}
+
+export interface GatewaySettings {
+  redisUrl?: string;
+  redisKeyPrefix?: string;
+  upstreamUrl?: string;
+  scopeRules?: ScopeRule[];
+  keyCacheTtlSeconds?: number;
+  usageFlushIntervalMs?: number;
+  usageAnalytics?: boolean;
+  failedAuthPerMinute?: number;
 }
 
 /** Query parameters whose values must never reach a log line. */
@@ -69,14 +85,33 @@ export function loggerOptions(level: string) {
   };
 }
 
+/** The dashboard's policy: its own scripts, styles and API only; never framed. */
+function contentSecurityPolicy(https: boolean): string {
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "frame-ancestors 'none'",
+    "form-action 'self'",
+    "base-uri 'none'",
+    "object-src 'none'",
+    ...(https ? ["upgrade-insecure-requests"] : []),
+  ].join("; ");
+}
+
 /**
  * The built SPA, when there is one: client-side routes get index.html (history fallback),
  * while API paths keep their JSON 404.
  */
-function singlePageApp(root: string | undefined) {
+function singlePageApp(root: string | undefined, csp: string) {
   if (root === undefined || !existsSync(path.join(root, "index.html"))) return undefined;
   const sendIndex = (reply: FastifyReply) =>
-    reply.header("cache-control", "no-cache").sendFile("index.html");
+    reply
+      .header("cache-control", "no-cache")
+      .header("content-security-policy", csp)
+      .sendFile("index.html");
   return {
     root,
     sendIndex,
@@ -98,34 +133,23 @@ export async function buildApp(options: AppOptions) {
         : options.trustProxy,
     bodyLimit: 16 * 1024,
     // Inbound request ids are not trusted: each response gets one we generated.
-    genReqId: () => `req_${randomBytes(12).toString("hex")}`,
+    genReqId: () => `req_${randomUUID().replaceAll("-", "")}`,
     requestIdHeader: false,
     return503OnClosing: true,
   });
 
-  app.addHook("onRequest", async (request, reply) => {
+  app.addHook("onRequest", (request, reply, done) => {
     void reply.header("x-request-id", request.id);
+    done();
   });
 
-  await app.register(helmet, {
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", "data:"],
-        connectSrc: ["'self'"],
-        frameAncestors: ["'none'"],
-        formAction: ["'self'"],
-        baseUri: ["'none'"],
-        objectSrc: ["'none'"],
-        upgradeInsecureRequests: options.publicUrl.protocol === "https:" ? [] : null,
-      },
-    },
-    hsts: options.publicUrl.protocol === "https:",
-  });
+  // The constant security headers on every response. The Content-Security-Policy only means
+  // something on documents, so it is sent with the SPA's HTML (see singlePageApp), not on
+  // every API response, where helmet would rebuild it per request.
+  const https = options.publicUrl.protocol === "https:";
+  await app.register(helmet, { contentSecurityPolicy: false, hsts: https });
 
-  const spa = singlePageApp(options.webDistDir);
+  const spa = singlePageApp(options.webDistDir, contentSecurityPolicy(https));
   installErrorHandling(app, spa?.fallback);
 
   const deps: ApiDeps = {
@@ -146,9 +170,24 @@ export async function buildApp(options: AppOptions) {
     ),
     signUpEnabled: options.signUpEnabled,
     now,
-    onKeysChanged: () => {},
+    // Revocations and downgrades committed in this process reach its key cache at once.
+    onKeysChanged: (hashes) => gateway.keysChanged(hashes),
   };
   await registerApi(app, deps);
+  const settings = options.gateway ?? {};
+  const gateway: Gateway = await registerGateway(app, {
+    database: options.database,
+    now,
+    log: app.log,
+    redisUrl: settings.redisUrl,
+    redisKeyPrefix: settings.redisKeyPrefix,
+    upstreamUrl: settings.upstreamUrl,
+    scopeRules: settings.scopeRules,
+    keyCacheTtlMs: (settings.keyCacheTtlSeconds ?? 60) * 1000,
+    usageFlushIntervalMs: settings.usageFlushIntervalMs,
+    usageAnalytics: settings.usageAnalytics,
+    failedAuthPerMinute: settings.failedAuthPerMinute,
+  });
 
   let shuttingDown = false;
   app.addHook("onClose", (_instance, done) => {

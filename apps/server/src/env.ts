@@ -1,4 +1,5 @@
 import path from "node:path";
+import { scopeMapSchema } from "@repo/api";
 import { z } from "zod";
 
 const boolean = z
@@ -31,6 +32,31 @@ const schema = z
     TRUST_PROXY: z.string().default("false"),
     WEB_DIST_DIR: z.string().optional(),
     SHUTDOWN_GRACE_SECONDS: z.coerce.number().positive().default(25),
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
+      .optional(),
+    REDIS_KEY_PREFIX: z.string().min(1).default("keyservice:rl:"),
+    UPSTREAM_URL: z
+      .url()
+      .regex(/^https?:\/\//, "must be an http:// or https:// URL")
+      .optional(),
+    SCOPE_MAP: z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          return JSON.parse(text) as unknown;
+        } catch {
+          ctx.addIssue({ code: "custom", message: "must be a JSON array of scope rules" });
+          return z.NEVER;
+        }
+      })
+      .pipe(scopeMapSchema)
+      .optional(),
+    KEY_CACHE_TTL_SECONDS: z.coerce.number().positive().max(3_600).default(60),
+    USAGE_FLUSH_INTERVAL_MS: z.coerce.number().int().min(50).max(1_000).default(1_000),
+    USAGE_ANALYTICS: boolean.default(true),
+    FAILED_AUTH_PER_MINUTE: z.coerce.number().int().positive().default(60),
   })
   .refine((env) => env.SESSION_ABSOLUTE_DAYS >= env.SESSION_IDLE_DAYS, {
     message: "must be at least SESSION_IDLE_DAYS",

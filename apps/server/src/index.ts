@@ -24,8 +24,23 @@ async function main() {
     // src/ in development, dist/ when built: the SPA build sits at apps/web/dist either way.
     webDistDir: env.WEB_DIST_DIR ?? path.resolve(here, "../../web/dist"),
     logger: loggerOptions(env.LOG_LEVEL),
+    gateway: {
+      redisUrl: env.REDIS_URL,
+      redisKeyPrefix: env.REDIS_KEY_PREFIX,
+      upstreamUrl: env.UPSTREAM_URL,
+      scopeRules: env.SCOPE_MAP,
+      keyCacheTtlSeconds: env.KEY_CACHE_TTL_SECONDS,
+      usageFlushIntervalMs: env.USAGE_FLUSH_INTERVAL_MS,
+      usageAnalytics: env.USAGE_ANALYTICS,
+      failedAuthPerMinute: env.FAILED_AUTH_PER_MINUTE,
+    },
   });
-  app.addHook("onClose", () => database.close());
+  // Buffered usage is written before the database goes away (the gateway's close is
+  // idempotent, so its own onClose hook, whichever order Fastify runs it in, is harmless).
+  app.addHook("onClose", async () => {
+    await app.gateway.close();
+    await database.close();
+  });
 
   installShutdown(app, env.SHUTDOWN_GRACE_SECONDS);
   await app.listen({ host: env.HOST, port: env.PORT });

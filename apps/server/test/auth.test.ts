@@ -425,7 +425,7 @@ describe("every response", () => {
       url: "/healthz",
       headers: { "x-request-id": "attacker-chosen" },
     });
-    expect(response.headers["x-request-id"]).toMatch(/^req_[0-9a-f]{24}$/);
+    expect(response.headers["x-request-id"]).toMatch(/^req_[0-9a-f]{32}$/);
     const missing = await test.app.inject({ method: "GET", url: "/nope" });
     expect(missing.statusCode).toBe(404);
     expect(missing.json()).toEqual({

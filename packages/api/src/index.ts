@@ -15,3 +15,9 @@ export { createUser, listUsers, findUserByEmail, setUserTier } from "./services/
 export { TIERS, TIER_NAMES, isTier, type Tier } from "./config/tiers.js";
 export { KEY_CHANGES_CHANNEL } from "./keys/events.js";
 export { generateKey, hashKey, isWellFormedKey, KEY_PREFIX } from "./keys/format.js";
+export { registerGateway, type GatewayPluginOptions } from "./gateway/plugin.js";
+export { verifyApiKey, createGateway, type Gateway, type Verification } from "./gateway/verify.js";
+export { extractCredential } from "./gateway/extract.js";
+export { DEFAULT_SCOPE_RULES, scopeMapSchema, type ScopeRule } from "./gateway/scopes.js";
+export type { UsageSink, UsageBatch, UsageEvent } from "./gateway/usage.js";
+export * from "./gateway/histogram.js";

@@ -1,4 +1,4 @@
-import { createHash, randomInt } from "node:crypto";
+import { hash, randomInt } from "node:crypto";
 
 /**
  * API key format: `sk_live_` + 32 random base62 characters + 6 base62 characters of the
@@ -47,7 +47,8 @@ export interface GeneratedKey {
 }
 
 export function hashKey(key: string): string {
-  return createHash("sha256").update(key).digest("hex");
+  // One-shot hash: no Hash object per call (this runs on every data-plane request).
+  return hash("sha256", key, "hex");
 }
 
 /** A new key; `randomInt` draws each character uniformly (no modulo bias). */

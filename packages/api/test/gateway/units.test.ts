@@ -1,0 +1,159 @@
+import type { FastifyRequest } from "fastify";
+import { describe, expect, it } from "vitest";
+import { generateKey } from "../../src/keys/format.js";
+import { extractCredential } from "../../src/gateway/extract.js";
+import {
+  bucketBounds,
+  bucketIndex,
+  HISTOGRAM_BUCKETS,
+  mergeHistograms,
+  percentileFromHistogram,
+} from "../../src/gateway/histogram.js";
+import {
+  compileScopeRules,
+  DEFAULT_SCOPE_RULES,
+  normalizeDataPath,
+} from "../../src/gateway/scopes.js";
+import { createMemoryRateLimiter, quotaFrom } from "../../src/gateway/rate-limit.js";
+import { routeLabel } from "../../src/gateway/usage.js";
+
+const request = (headers: Record<string, string>, query: Record<string, unknown> = {}) =>
+  ({ headers, query }) as unknown as FastifyRequest;
+
+describe("credential extraction", () => {
+  const a = generateKey().key;
+  const b = generateKey().key;
+  it("finds the key in each accepted place", () => {
+    expect(extractCredential(request({ authorization: `Bearer ${a}` }), false)).toEqual({
+      kind: "key",
+      key: a,
+    });
+    expect(extractCredential(request({ authorization: `bEaReR\t${a} ` }), false)).toEqual({
+      kind: "key",
+      key: a,
+    });
+    expect(extractCredential(request({ "x-api-key": a }), false)).toEqual({ kind: "key", key: a });
+    expect(extractCredential(request({}, { api_key: a }), false)).toEqual({ kind: "key", key: a });
+    const basic = `Basic ${Buffer.from(`apikey:${a}`).toString("base64")}`;
+    expect(extractCredential(request({ authorization: basic }), true)).toEqual({
+      kind: "key",
+      key: a,
+    });
+    expect(extractCredential(request({ authorization: basic }), false)).toEqual({ kind: "none" });
+  });
+  it("one distinct value is one key; two are ambiguous; none is missing", () => {
+    expect(
+      extractCredential(
+        request({ authorization: `Bearer ${a}`, "x-api-key": a }, { api_key: a }),
+        false,
+      ).kind,
+    ).toBe("key");
+    expect(
+      extractCredential(request({ authorization: `Bearer ${a}`, "x-api-key": b }), false).kind,
+    ).toBe("ambiguous");
+    expect(extractCredential(request({}, { api_key: [a, b] }), false).kind).toBe("ambiguous");
+    expect(extractCredential(request({ authorization: "Digest x" }), false).kind).toBe("none");
+    expect(extractCredential(request({}), false).kind).toBe("none");
+  });
+});
+
+describe("scope map", () => {
+  const resolve = compileScopeRules(DEFAULT_SCOPE_RULES);
+  const q = (s = "") => new URLSearchParams(s);
+  it("applies the CONTRACT §4 defaults, most specific rule first", () => {
+    expect(resolve("/api/v1/iocs", q())).toBe("read:iocs");
+    expect(resolve("/api/v1/iocs/123", q())).toBe("read:iocs");
+    expect(resolve("/api/v1/iocs/stix", q())).toBe("read:stix");
+    expect(resolve("/api/v1/iocs/Stix/", q())).toBe("read:stix");
+    expect(resolve("/api/v1/iocs/stixx", q())).toBe("read:iocs");
+    expect(resolve("/api/v1/lookup", q())).toBe("read:iocs");
+    expect(resolve("/api/v1/articles/42", q("format=csv"))).toBe("read:articles:export");
+    expect(resolve("/api/v1/articles", q("format=json"))).toBe("read:articles");
+    expect(resolve("/api/taxii2/api/collections/", q())).toBe("read:stix");
+    expect(resolve("/api/v1/other", q())).toBeNull();
+    expect(resolve("/api/v1/iocsx", q())).toBeNull();
+  });
+  it("can be replaced by configuration", () => {
+    const custom = compileScopeRules([{ path: "/api/v1/iocs", scope: "read:stix" }]);
+    expect(custom("/api/v1/iocs/x", q())).toBe("read:stix");
+    expect(custom("/api/v1/articles", q())).toBeNull();
+  });
+  it("normalizes paths once and refuses ambiguous ones", () => {
+    expect(normalizeDataPath("/api/v1/iocs/%73tix?x=1")).toBe("/api/v1/iocs/stix");
+    expect(normalizeDataPath("/api/taxii2/collections/")).toBe("/api/taxii2/collections/");
+    for (const bad of [
+      "/api/v1/iocs/..%2Fkeys",
+      "/api/v1//iocs",
+      "/api/v1/iocs/%252e",
+      "/api/v1/%E0%A4%A",
+      "/api/v1/a%5Cb",
+      "/api/v1/a%00",
+    ]) {
+      expect(normalizeDataPath(bad), bad).toBeNull();
+    }
+  });
+});
+
+describe("latency histogram", () => {
+  it("reads percentiles back within 5% of the true value", () => {
+    const values = Array.from({ length: 5_000 }, (_, i) => 0.08 * 1.0017 ** i); // 0.08 ms … ~400 ms
+    const counts: number[] = [];
+    for (const v of values) counts[bucketIndex(v)] = (counts[bucketIndex(v)] ?? 0) + 1;
+    for (const p of [0.5, 0.95, 0.99]) {
+      const truth = values[Math.ceil(p * values.length) - 1]!;
+      const estimate = percentileFromHistogram(
+        Array.from(counts, (n) => n ?? 0),
+        p,
+      )!;
+      expect(Math.abs(estimate - truth) / truth).toBeLessThan(0.05);
+    }
+  });
+  it("has contiguous buckets and merges by addition", () => {
+    expect(bucketBounds(1)[0]).toBe(bucketBounds(0)[1]);
+    expect(bucketIndex(1e9)).toBe(HISTOGRAM_BUCKETS - 1);
+    expect(bucketIndex(0)).toBe(0);
+    expect(mergeHistograms([1, 2], [3, 4, 5])).toEqual([4, 6, 5]);
+    expect(percentileFromHistogram([], 0.5)).toBeNull();
+  });
+});
+
+describe("in-memory rate limiter", () => {
+  const limits = { perMinute: 3, perDay: 5 };
+  const at = (iso: string) => Date.parse(iso);
+  it("counts fixed UTC windows and consumes nothing when refusing", async () => {
+    const limiter = createMemoryRateLimiter();
+    const t = at("2026-06-01T10:00:30Z");
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(await limiter.take("k", limits, t));
+    expect(results.map((r) => r.allowed)).toEqual([true, true, true, false, false]);
+    expect(results.map((r) => r.remaining)).toEqual([2, 1, 0, 0, 0]);
+    const nextMinute = await limiter.take("k", limits, at("2026-06-01T10:01:00Z"));
+    expect(nextMinute).toMatchObject({ allowed: true, dayRemaining: 1, window: "day" });
+    const dry = await limiter.take("k", limits, at("2026-06-01T10:01:01Z"), false);
+    expect(dry.dayRemaining).toBe(1);
+    await limiter.take("k", limits, at("2026-06-01T10:01:02Z"));
+    const dayDone = await limiter.take("k", limits, at("2026-06-01T10:02:00Z"));
+    expect(dayDone).toMatchObject({
+      allowed: false,
+      window: "day",
+      reset: at("2026-06-02T00:00:00Z") / 1000,
+    });
+    expect((await limiter.take("k", limits, at("2026-06-02T00:00:00Z"))).allowed).toBe(true);
+  });
+  it("reports Retry-After consistent with Reset", () => {
+    const now = at("2026-06-01T10:00:59.200Z");
+    const quota = quotaFrom(false, 3, 3, limits, now);
+    expect(quota.retryAfter).toBe(1);
+    expect(quota.reset).toBe(at("2026-06-01T10:01:00Z") / 1000);
+  });
+});
+
+describe("route labels", () => {
+  it("drop ids so the route breakdown stays small", () => {
+    expect(routeLabel("/api/v1/iocs/12345")).toBe("/api/v1/iocs/:id");
+    expect(routeLabel("/api/v1/articles/9b2f0c1e-aaaa-4bbb-8ccc-1234567890ab")).toBe(
+      "/api/v1/articles/:id",
+    );
+    expect(routeLabel("/api/v1/iocs/stix")).toBe("/api/v1/iocs/stix");
+  });
+});

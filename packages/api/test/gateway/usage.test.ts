@@ -1,0 +1,140 @@
+import { createTestDatabase, type TestDatabase } from "@repo/db/testing";
+import { apiKeys, eq, usageDays, usageMinutes } from "@repo/db";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { percentileFromHistogram } from "../../src/gateway/histogram.js";
+import { createPostgresUsageSink, createUsageRecorder } from "../../src/gateway/usage.js";
+import { insertKey } from "./helpers.js";
+
+/** The batched usage recorder writing real rollups (PGlite, or Postgres with TEST_DATABASE_URL). */
+let database: TestDatabase;
+const logged: { level: string; msg: string; obj: object }[] = [];
+const log = {
+  warn: (obj: object, msg: string) => logged.push({ level: "warn", msg, obj }),
+  error: (obj: object, msg: string) => logged.push({ level: "error", msg, obj }),
+};
+
+beforeAll(async () => {
+  database = await createTestDatabase(process.env.TEST_DATABASE_URL);
+});
+afterAll(async () => {
+  await database.dispose();
+});
+
+const at = (iso: string) => Date.parse(iso);
+
+function recorder(options: { maxBufferedCells?: number } = {}) {
+  return createUsageRecorder({
+    sink: createPostgresUsageSink(database.db),
+    flushIntervalMs: 60_000,
+    now: () => at("2026-06-01T12:00:00Z"),
+    log,
+    ...options,
+  });
+}
+
+describe("usage recorder", () => {
+  it("merges flushes into minute and day rows; the day keeps the true peak minute", async () => {
+    const k = await insertKey(database.db);
+    const usage = recorder();
+    const event = (iso: string, status: number, latencyMs: number, route = "/api/v1/iocs") =>
+      usage.record({ keyId: k.id, atMs: at(iso), route, status, latencyMs });
+    for (let i = 0; i < 3; i++) event("2026-06-01T10:00:05Z", 200, 10);
+    event("2026-06-01T10:01:00Z", 429, 1);
+    expect(await usage.flush()).toBe(true);
+    for (let i = 0; i < 2; i++) event("2026-06-01T10:00:40Z", 200, 100, "/api/v1/articles");
+    event("2026-06-01T14:30:00Z", 429, 1);
+    event("2026-06-02T00:00:00Z", 500, 1000);
+    expect(await usage.flush()).toBe(true);
+
+    const minutes = await database.db
+      .select()
+      .from(usageMinutes)
+      .where(eq(usageMinutes.keyId, k.id));
+    const tenOClock = minutes.find((m) => m.minute.toISOString() === "2026-06-01T10:00:00.000Z")!;
+    expect(tenOClock).toMatchObject({
+      requests: 5,
+      byStatus: { "200": 5 },
+      routes: { "/api/v1/iocs": 3, "/api/v1/articles": 2 },
+      latencySumMs: 230,
+    });
+    const days = await database.db.select().from(usageDays).where(eq(usageDays.keyId, k.id));
+    const first = days.find((d) => d.day === "2026-06-01")!;
+    expect(first).toMatchObject({
+      requests: 7,
+      peakMinuteRequests: 5,
+      byStatus: { "200": 5, "429": 2 },
+    });
+    expect(first.rateLimitedByHour[10]).toBe(1);
+    expect(first.rateLimitedByHour[14]).toBe(1);
+    expect(percentileFromHistogram(first.latencyBuckets, 0.5)).toBeCloseTo(10, -0.5);
+    expect(days.find((d) => d.day === "2026-06-02")).toMatchObject({
+      requests: 1,
+      byStatus: { "500": 1 },
+    });
+    const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, k.id));
+    expect(row!.totalRequests).toBe(8);
+    expect(row!.lastUsedAt!.toISOString()).toBe("2026-06-02T00:00:00.000Z");
+    await usage.close();
+  });
+
+  it("keeps totals exact when the rollup buffer is full, and says so in the log", async () => {
+    const k = await insertKey(database.db);
+    const usage = recorder({ maxBufferedCells: 2 });
+    for (let minute = 0; minute < 5; minute++) {
+      usage.record({
+        keyId: k.id,
+        atMs: at("2026-06-01T10:00:00Z") + minute * 60_000,
+        route: "/x",
+        status: 200,
+        latencyMs: 1,
+      });
+    }
+    expect(await usage.flush()).toBe(true);
+    const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, k.id));
+    expect(row!.totalRequests).toBe(5);
+    expect(logged.some((l) => l.level === "error" && /buffer full/.test(l.msg))).toBe(true);
+    await usage.close();
+  });
+
+  it("skips keys deleted meanwhile instead of failing the whole batch", async () => {
+    const kept = await insertKey(database.db);
+    const gone = await insertKey(database.db);
+    const usage = recorder();
+    for (const k of [kept, gone])
+      usage.record({ keyId: k.id, atMs: Date.now(), route: "/x", status: 200, latencyMs: 1 });
+    await database.db.delete(apiKeys).where(eq(apiKeys.id, gone.id));
+    expect(await usage.flush()).toBe(true);
+    const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, kept.id));
+    expect(row!.totalRequests).toBe(1);
+    await usage.close();
+  });
+
+  it("prunes rollups older than the retention", async () => {
+    const k = await insertKey(database.db);
+    const usage = recorder();
+    usage.record({
+      keyId: k.id,
+      atMs: at("2026-02-01T10:00:00Z"),
+      route: "/x",
+      status: 200,
+      latencyMs: 1,
+    });
+    usage.record({
+      keyId: k.id,
+      atMs: at("2026-05-30T10:00:00Z"),
+      route: "/x",
+      status: 200,
+      latencyMs: 1,
+    });
+    await usage.flush();
+    await usage.prune(); // now = 2026-06-01, 90 days back = 2026-03-03
+    const days = await database.db.select().from(usageDays).where(eq(usageDays.keyId, k.id));
+    expect(days.map((d) => d.day)).toEqual(["2026-05-30"]);
+    const minutes = await database.db
+      .select()
+      .from(usageMinutes)
+      .where(eq(usageMinutes.keyId, k.id));
+    expect(minutes).toHaveLength(1);
+    await usage.close();
+  });
+});
