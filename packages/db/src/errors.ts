@@ -46,8 +46,20 @@ export function databaseErrorCode(error: unknown): string | undefined {
   return undefined;
 }
 
-/** Errors whose messages quote SQL text, parameters or row values. */
-const QUERY_ERRORS = new Set(["DrizzleQueryError", "PostgresError", "error"]);
+/**
+ * Errors whose messages quote SQL text, parameters or row values: drizzle's query wrapper
+ * (which keeps the default `name` "Error", so it is known by its fields) and the drivers'
+ * server errors (which carry a severity).
+ */
+function isQueryError(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  return (
+    "query" in error ||
+    "params" in error ||
+    "severity" in error ||
+    (error as { name?: unknown }).name === "PostgresError"
+  );
+}
 
 /**
  * What may be logged about an error: its class and codes, and its message only when it is not
@@ -61,7 +73,7 @@ export function describeError(error: unknown): Record<string, string> {
     const name = (cause as { name?: unknown }).name;
     const code = (cause as { code?: unknown }).code;
     const constraint = (cause as { constraint_name?: unknown }).constraint_name;
-    if (typeof name === "string" && QUERY_ERRORS.has(name)) queryError = true;
+    if (isQueryError(cause)) queryError = true;
     if (typeof name === "string" && !described.type) described.type = name;
     if (typeof code === "string" && !described.code) described.code = code;
     if (typeof constraint === "string") described.constraint = constraint;
