@@ -52,6 +52,15 @@ describe("the OpenAPI document at /api/v1/openapi.json", () => {
       "500",
       "503",
     ]);
+    expect(statuses("/api/v1/keys/{keyId}/usage", "get")).toEqual([
+      "200",
+      "400",
+      "401",
+      "403",
+      "404",
+      "500",
+      "503",
+    ]);
     expect(statuses("/api/v1/keys/{keyId}", "delete")).toEqual([
       "200",
       "400",

@@ -121,6 +121,51 @@ export const createKeyOutput = z.object({
 });
 export const revokeKeyOutput = z.object({ success: z.literal(true), message: z.string() });
 
+export const allowanceOutput = z.object({
+  tier: z.enum(["free", "pro"]),
+  active_keys: z.int(),
+  max_active_keys: z.int(),
+  scopes: z.array(z.string()).describe("The tier's full set"),
+  rate_limit_per_minute: z.int(),
+  rate_limit_per_day: z.int(),
+});
+
 export type KeyListItem = z.infer<typeof keyListItem>;
 export type KeyDetail = z.infer<typeof keyDetail>;
 export type CreatedKey = z.infer<typeof createdKey>;
+
+export const keyUsageInput = z.strictObject({
+  id: z.string().max(100),
+  days: z.coerce
+    .number("days must be a whole number from 1 to 90.")
+    .int("days must be a whole number from 1 to 90.")
+    .min(1, "days must be a whole number from 1 to 90.")
+    .max(90, "days must be a whole number from 1 to 90.")
+    .default(30),
+});
+
+const nullableMs = z.number().nullable().describe("milliseconds; null without traffic");
+
+export const keyUsage = z.object({
+  key_id: z.uuid(),
+  window_days: z.int(),
+  total_requests: z
+    .int()
+    .describe("Requests in the window (the key's lifetime count is on the key)"),
+  successful: z.int().describe("2xx and 3xx"),
+  client_errors: z.int().describe("4xx"),
+  server_errors: z.int().describe("5xx"),
+  success_rate: z.number().min(0).max(1).nullable().describe("0–1; null without traffic"),
+  avg_response_time_ms: nullableMs,
+  latency_p50_ms: nullableMs,
+  latency_p95_ms: nullableMs,
+  latency_p99_ms: nullableMs,
+  rate_limit_peak_per_minute: z.int().describe("Most requests in one UTC minute"),
+  rate_limit_peak_per_day: z.int().describe("Most requests in one UTC day"),
+  top_endpoints: z.array(z.object({ path: z.string(), count: z.int() })),
+  by_status: z.record(z.string(), z.int()),
+  daily: z.array(z.object({ date: z.iso.date(), requests: z.int(), errors: z.int() })),
+  rate_limit_hits_by_hour: z.array(z.object({ hour: z.iso.datetime(), count: z.int() })),
+});
+export const keyUsageOutput = z.object({ data: keyUsage });
+export type KeyUsage = z.infer<typeof keyUsage>;

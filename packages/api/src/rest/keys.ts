@@ -47,6 +47,15 @@ export async function registerKeysRest(app: FastifyInstance, deps: ApiDeps) {
       (await caller(request, reply)).keys.byId({ id: request.params.keyId }),
     );
 
+    scope.get<{ Params: KeyParams; Querystring: { days?: string } }>(
+      "/api/v1/keys/:keyId/usage",
+      async (request, reply) =>
+        (await caller(request, reply)).keys.usage({
+          id: request.params.keyId,
+          days: request.query.days,
+        }),
+    );
+
     scope.delete<{ Params: KeyParams }>("/api/v1/keys/:keyId", async (request, reply) => {
       const body = request.body ?? {};
       if (typeof body !== "object" || Array.isArray(body)) {
@@ -65,6 +74,7 @@ export async function registerKeysRest(app: FastifyInstance, deps: ApiDeps) {
 
     methodNotAllowed(scope, "/api/v1/keys", ["GET", "HEAD", "POST"]);
     methodNotAllowed(scope, "/api/v1/keys/:keyId", ["GET", "HEAD", "DELETE"]);
+    methodNotAllowed(scope, "/api/v1/keys/:keyId/usage", ["GET", "HEAD"]);
     done();
   });
 }

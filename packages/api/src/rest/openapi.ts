@@ -5,6 +5,7 @@ import {
   createKeyOutput,
   keyDetailOutput,
   keyListOutput,
+  keyUsageOutput,
   revokeKeyInput,
   revokeKeyOutput,
 } from "../keys/schemas.js";
@@ -148,6 +149,29 @@ export function buildOpenApiDocument(cookieName: string) {
           },
         },
       },
+      "/api/v1/keys/{keyId}/usage": {
+        get: {
+          operationId: "getAPIKeyUsage",
+          summary: "Usage analytics and rate-limit budget for an API key",
+          parameters: [
+            keyIdParameter,
+            {
+              name: "days",
+              in: "query",
+              required: false,
+              description: "Lookback window in UTC days, today included",
+              schema: { type: "integer", minimum: 1, maximum: 90, default: 30 },
+            },
+          ],
+          responses: {
+            "200": {
+              description: "Usage statistics for the requested key",
+              content: json("KeyUsageResponse"),
+            },
+            ...errors(...common, "validation_error", "key_not_found"),
+          },
+        },
+      },
     },
     components: {
       securitySchemes: {
@@ -166,6 +190,7 @@ export function buildOpenApiDocument(cookieName: string) {
         // The key id comes from the path; the body carries only the optional reason.
         RevokeKeyRequest: request(revokeKeyInput.omit({ id: true })),
         RevokeKeyResponse: response(revokeKeyOutput),
+        KeyUsageResponse: response(keyUsageOutput),
         Error: response(errorEnvelope),
       },
     },

@@ -1,14 +1,18 @@
 import type { TRPCRouterRecord } from "@trpc/server";
 import {
+  allowanceOutput,
   createKeyInput,
   createKeyOutput,
   keyDetailOutput,
   keyIdInput,
   keyListOutput,
+  keyUsageInput,
+  keyUsageOutput,
   revokeKeyInput,
   revokeKeyOutput,
 } from "../keys/schemas.js";
 import * as keys from "../services/keys.js";
+import { getKeyUsage } from "../services/usage.js";
 import { protectedProcedure } from "../trpc.js";
 
 // Output schemas double as an allow-list: a field not declared there never leaves the server.
@@ -22,9 +26,16 @@ export const keysRouter = {
     .output(keyDetailOutput)
     .query(({ ctx, input }) => keys.getKey(ctx.deps.db, ctx.user.id, input.id)),
 
-  allowance: protectedProcedure.query(({ ctx }) =>
-    keys.keyAllowance(ctx.deps.db, ctx.user.id, ctx.deps.now()),
-  ),
+  usage: protectedProcedure
+    .input(keyUsageInput)
+    .output(keyUsageOutput)
+    .query(({ ctx, input }) =>
+      getKeyUsage(ctx.deps.db, ctx.user.id, input.id, input.days, ctx.deps.now()),
+    ),
+
+  allowance: protectedProcedure
+    .output(allowanceOutput)
+    .query(({ ctx }) => keys.keyAllowance(ctx.deps.db, ctx.user.id, ctx.deps.now())),
 
   create: protectedProcedure
     .input(createKeyInput)

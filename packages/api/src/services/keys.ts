@@ -37,7 +37,7 @@ export async function getKey(db: Executor, ownerId: string, keyId: string) {
   return { data: toKeyDetail(await findOwnedKey(db, ownerId, keyId)) };
 }
 
-async function findOwnedKey(db: Executor, ownerId: string, keyId: string) {
+export async function findOwnedKey(db: Executor, ownerId: string, keyId: string) {
   if (!UUID.test(keyId)) throw new ApiError("key_not_found");
   const [row] = await db
     .select()
