@@ -1,39 +1,140 @@
+import { useQueryClient } from "@tanstack/react-query";
+import { useEffect, useRef } from "react";
+import { Toaster } from "./components/toaster.js";
+import { ActivityPage } from "./features/activity/activity-page.js";
 import { SignInPage } from "./features/auth/sign-in-page.js";
-import { trpc } from "./lib/trpc.js";
+import { KeyDetailsPage } from "./features/keys/key-details-page.js";
+import { KeysPage } from "./features/keys/keys-page.js";
+import { PageHeading } from "./components/page.js";
+import { Link, paths, useRoute, type Route } from "./lib/router.js";
+import { getSessionNotice, setSessionNotice } from "./lib/session.js";
+import { setSignedInUser, trpc, type User } from "./lib/trpc.js";
+
+const TITLES: Record<Route["name"], string> = {
+  keys: "API keys",
+  key: "Key details",
+  activity: "Activity",
+  "not-found": "Page not found",
+};
 
 export function App() {
-  const utils = trpc.useUtils();
   const me = trpc.auth.me.useQuery();
-  const signOut = trpc.auth.signOut.useMutation({
-    onSettled: () => utils.invalidate(),
-  });
+  const route = useRoute();
+  const user = me.data?.user;
+
+  // Signed in a moment ago, now not, and not by signing out here: the session ended elsewhere
+  // (expiry noticed by a refetch of `auth.me`, sign-out in another tab).
+  const previousUser = useRef(user);
+  useEffect(() => {
+    if (previousUser.current && !user && getSessionNotice() === null) setSessionNotice("expired");
+    previousUser.current = user;
+  }, [user]);
+
+  useEffect(() => {
+    document.title = `${user ? TITLES[route.name] : "Sign in"} · Threat Intel`;
+  }, [route.name, user]);
 
   if (me.isPending) {
     return (
       <main className="center" aria-busy="true">
-        <p>Loading…</p>
+        <p className="muted">
+          <span className="spinner" aria-hidden="true" /> Loading…
+        </p>
       </main>
     );
   }
-  const user = me.data?.user;
-  if (!user) return <SignInPage />;
+  if (!user) {
+    return me.isError ? (
+      <main className="center">
+        <div className="alert error-alert" role="alert">
+          <p className="alert-title">Could not reach the server.</p>
+          <button type="button" onClick={() => void me.refetch()}>
+            Try again
+          </button>
+        </div>
+      </main>
+    ) : (
+      <SignInPage />
+    );
+  }
 
   return (
     <>
-      <header className="topbar">
-        <span className="brand">Threat Intel · API keys</span>
-        <span className="spacer" />
-        <span className="muted">{user.email}</span>
-        <button type="button" onClick={() => signOut.mutate()} disabled={signOut.isPending}>
-          {signOut.isPending ? "Signing out…" : "Sign out"}
-        </button>
-      </header>
-      <main className="page">
-        <h1>Welcome, {user.email}</h1>
-        <p className="muted">
-          You are signed in on the <strong>{user.tier}</strong> tier.
-        </p>
+      <a href="#main" className="skip-link">
+        Skip to content
+      </a>
+      <TopBar user={user} route={route} />
+      <main id="main" className="page">
+        <RouteView route={route} />
       </main>
+      <Toaster />
     </>
+  );
+}
+
+function RouteView({ route }: { route: Route }) {
+  switch (route.name) {
+    case "keys":
+      return <KeysPage />;
+    case "key":
+      return <KeyDetailsPage key={route.id} id={route.id} />;
+    case "activity":
+      return <ActivityPage />;
+    case "not-found":
+      return (
+        <>
+          <PageHeading title="Page not found" />
+          <p>
+            <Link to={paths.keys()}>Go to your API keys</Link>
+          </p>
+        </>
+      );
+  }
+}
+
+function TopBar({ user, route }: { user: User; route: Route }) {
+  const queryClient = useQueryClient();
+  const signOut = trpc.auth.signOut.useMutation({
+    onSuccess: () => {
+      setSessionNotice("signed-out");
+      setSignedInUser(queryClient, null);
+    },
+  });
+  const current = (name: Route["name"]) => (name === route.name ? "page" : undefined);
+  return (
+    <header className="topbar">
+      <Link to={paths.keys()} className="brand">
+        <span className="brand-mark" aria-hidden="true">
+          ◆
+        </span>
+        Threat Intel <span className="brand-sub">API keys</span>
+      </Link>
+      <nav aria-label="Main">
+        <ul>
+          <li>
+            <Link
+              to={paths.keys()}
+              aria-current={route.name === "key" ? "location" : current("keys")}
+            >
+              Keys
+            </Link>
+          </li>
+          <li>
+            <Link to={paths.activity()} aria-current={current("activity")}>
+              Activity
+            </Link>
+          </li>
+        </ul>
+      </nav>
+      <span className="spacer" />
+      <span className="account">
+        <span className="muted small" data-testid="account-email">
+          {user.email}
+        </span>
+      </span>
+      <button type="button" onClick={() => signOut.mutate()} disabled={signOut.isPending}>
+        {signOut.isPending ? "Signing out…" : "Sign out"}
+      </button>
+    </header>
   );
 }

@@ -1,13 +1,26 @@
+import { useQueryClient } from "@tanstack/react-query";
 import { useId, useState, type FormEvent } from "react";
 import { readError } from "../../lib/errors.js";
-import { trpc } from "../../lib/trpc.js";
+import { setSessionNotice, useSessionNotice } from "../../lib/session.js";
+import { clearAccountData, setSignedInUser, trpc, type User } from "../../lib/trpc.js";
+
+const NOTICES = {
+  expired: "Your session has ended. Sign in again to continue.",
+  "signed-out": "You have signed out.",
+} as const;
 
 /** One form for both: "Sign in" for existing accounts, "Create account" for new ones. */
 export function SignInPage() {
-  const utils = trpc.useUtils();
+  const queryClient = useQueryClient();
+  const notice = useSessionNotice();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const onSuccess = () => utils.auth.me.invalidate();
+  // A new session starts from an empty cache: nothing of a previous account stays around.
+  const onSuccess = ({ user }: { user: User }) => {
+    setSessionNotice(null);
+    clearAccountData(queryClient);
+    setSignedInUser(queryClient, user);
+  };
   const signIn = trpc.auth.signIn.useMutation({ onSuccess });
   const signUp = trpc.auth.signUp.useMutation({ onSuccess });
   const pending = signIn.isPending || signUp.isPending;
@@ -31,6 +44,11 @@ export function SignInPage() {
       <form className="card auth" onSubmit={submit} aria-describedby={error ? errorId : undefined}>
         <h1>Threat Intel API keys</h1>
         <p className="muted">Sign in to manage the keys your SIEMs and scripts use.</p>
+        {notice && !error && (
+          <p className={notice === "expired" ? "notice warn" : "notice info"} role="status">
+            {NOTICES[notice]}
+          </p>
+        )}
         <label htmlFor={emailId}>Email</label>
         <input
           id={emailId}
@@ -55,6 +73,7 @@ export function SignInPage() {
         {error && (
           <p id={errorId} className="error" role="alert">
             {error.message}
+            {error.hint && <> {error.hint}</>}
           </p>
         )}
         <div className="actions">
