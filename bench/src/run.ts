@@ -1,0 +1,154 @@
+/**
+ * `npm run bench`: for each scenario, starts a server process on 127.0.0.1, warms it up,
+ * then measures the baseline and the subject in the same run with autocannon and prints
+ * req/s, p50/p99 and the ratios. BENCH_DURATION (seconds per measurement, default 10) and
+ * BENCH_CONNECTIONS (default 50) tune it, BENCH_SCENARIOS picks scenarios by name;
+ * TEST_DATABASE_URL selects PostgreSQL over PGlite.
+ * Results are also written to bench/results/<timestamp>.json.
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { scenarios } from "../scenarios/index.js";
+import { sample, summarize, type Measurement, type Sample } from "./measure.js";
+import type { BenchServer, Scenario } from "./types.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const seconds = Number(process.env.BENCH_DURATION ?? 10);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const warmupSeconds = Math.min(3, Math.max(1, Math.round(seconds / 4)));
+
+async function startServer(scenario: Scenario) {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "server.ts")], {
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      NODE_ENV: "production",
+      ...(process.env.TEST_DATABASE_URL
+        ? { TEST_DATABASE_URL: process.env.TEST_DATABASE_URL }
+        : {}),
+      ...scenario.serverEnv?.(),
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const server = await new Promise<BenchServer>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`bench server exited with ${code}`)));
+    lines.once("line", (line) => resolve(JSON.parse(line) as BenchServer));
+  });
+  return {
+    server,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.removeAllListeners("exit");
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
+
+interface Row {
+  scenario: string;
+  baseline: Measurement;
+  subject: Measurement;
+  unloadedBaseline: Measurement;
+  unloadedSubject: Measurement;
+}
+
+async function runScenario(scenario: Scenario): Promise<Row | null> {
+  const reason = scenario.skipReason?.();
+  if (reason) {
+    console.log(`\n## ${scenario.name}\nskipped: ${reason}`);
+    return null;
+  }
+  console.log(`\n## ${scenario.name}\n${scenario.description}`);
+  const { server, stop } = await startServer(scenario);
+  try {
+    const baseline = scenario.baseline(server);
+    const subject = scenario.subject(server);
+    await sample(server.url, baseline, warmupSeconds, connections);
+    await sample(server.url, subject, warmupSeconds, connections);
+    // Interleaved halves, so drift on the machine (other load, GC, heap growth) hits both.
+    const runs = { baseline: [] as Sample[], subject: [] as Sample[] };
+    const unloaded = { baseline: [] as Sample[], subject: [] as Sample[] };
+    for (let round = 0; round < 2; round++) {
+      runs.baseline.push(await sample(server.url, baseline, seconds / 2, connections));
+      runs.subject.push(await sample(server.url, subject, seconds / 2, connections));
+    }
+    for (let round = 0; round < 2; round++) {
+      // One connection: latency without queueing, i.e. what each request itself costs.
+      unloaded.baseline.push(await sample(server.url, baseline, Math.max(1, seconds / 4), 1));
+      unloaded.subject.push(await sample(server.url, subject, Math.max(1, seconds / 4), 1));
+    }
+    const row: Row = {
+      scenario: scenario.name,
+      baseline: summarize(runs.baseline),
+      subject: summarize(runs.subject),
+      unloadedBaseline: summarize(unloaded.baseline),
+      unloadedSubject: summarize(unloaded.subject),
+    };
+    print(scenario, row);
+    return row;
+  } finally {
+    await stop();
+  }
+}
+
+function print(scenario: Scenario, row: Row) {
+  const line = (label: string, m: Measurement) =>
+    `${label.padEnd(30)} ${fmt(m.requestsPerSecond, 0).padStart(9)} ${fmt(m.p50Ms).padStart(8)} ${fmt(m.p95Ms).padStart(8)} ${fmt(m.p99Ms).padStart(8)} ${fmt(m.serverCpuUs, 1).padStart(12)} ${String(m.failures).padStart(8)}`;
+  console.log(
+    `${"".padEnd(30)} ${"req/s".padStart(9)} ${"p50 ms".padStart(8)} ${"p95 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"CPU µs/req".padStart(12)} ${"non-2xx".padStart(8)}`,
+  );
+  console.log(line(`baseline (${connections} conn)`, row.baseline));
+  console.log(line(`subject (${connections} conn)`, row.subject));
+  console.log(line("baseline (1 conn)", row.unloadedBaseline));
+  console.log(line("subject (1 conn)", row.unloadedSubject));
+  const ratio = row.subject.requestsPerSecond / row.baseline.requestsPerSecond;
+  const addedLoaded = row.subject.p99Ms - row.baseline.p99Ms;
+  const addedUnloaded = row.unloadedSubject.p99Ms - row.unloadedBaseline.p99Ms;
+  const goal = scenario.goals ?? {};
+  const verdict = (ok: boolean) => (ok ? "PASS" : "MISS");
+  console.log(
+    `throughput ratio ${fmt(ratio)}×` +
+      (goal.minThroughputRatio
+        ? ` (goal ≥ ${goal.minThroughputRatio}×: ${verdict(ratio >= goal.minThroughputRatio)})`
+        : ""),
+  );
+  if (goal.maxP95Ratio) {
+    const p95Ratio = row.subject.p95Ms / row.baseline.p95Ms;
+    console.log(
+      `p95 ratio ${fmt(p95Ratio)}× (goal ≤ ${goal.maxP95Ratio}×: ${verdict(p95Ratio <= goal.maxP95Ratio)})`,
+    );
+  }
+  console.log(
+    `p99 added: ${fmt(addedUnloaded, 3)} ms unloaded, ${fmt(addedLoaded, 3)} ms at ${connections} connections` +
+      (goal.maxAddedP99Ms
+        ? ` (goal < ${goal.maxAddedP99Ms} ms unloaded: ${verdict(addedUnloaded < goal.maxAddedP99Ms)})`
+        : ""),
+  );
+}
+
+console.log(
+  `keyservice bench: ${seconds}s per measurement, ${connections} connections, database ${process.env.TEST_DATABASE_URL ? "PostgreSQL" : "PGlite (in memory)"}`,
+);
+// BENCH_SCENARIOS: comma-separated parts of scenario names, to run a subset.
+const only = (process.env.BENCH_SCENARIOS ?? "")
+  .split(",")
+  .map((part) => part.trim().toLowerCase())
+  .filter(Boolean);
+const rows: Row[] = [];
+for (const scenario of scenarios) {
+  if (only.length > 0 && !only.some((part) => scenario.name.toLowerCase().includes(part))) continue;
+  const row = await runScenario(scenario);
+  if (row) rows.push(row);
+}
+const resultsDir = path.join(here, "..", "results");
+mkdirSync(resultsDir, { recursive: true });
+const file = path.join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+writeFileSync(file, JSON.stringify({ seconds, connections, rows }, null, 2));
+console.log(`\nresults: ${path.relative(process.cwd(), file)}`);
