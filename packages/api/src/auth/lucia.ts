@@ -1,7 +1,7 @@
 // The only module that imports Lucia (v3 is deprecated upstream): replacing it touches this file.
 import { DrizzlePostgreSQLAdapter } from "@lucia-auth/adapter-drizzle";
-import { sessions, users, type Database } from "@repo/db";
-import { Lucia, TimeSpan } from "lucia";
+import { eq, sessions, sql, users, type Database } from "@repo/db";
+import { Lucia, TimeSpan, type DatabaseSession, type DatabaseUser } from "lucia";
 import type { Tier } from "../config/tiers.js";
 
 export interface LuciaOptions {
@@ -10,8 +10,50 @@ export interface LuciaOptions {
   idleLifetimeSeconds: number;
 }
 
+/**
+ * The drizzle adapter, with the per-request lookup replaced by one prepared query that reads
+ * only what a session needs: the password hash never leaves the database on a page load, and
+ * the query is not rebuilt on every request.
+ */
+class SessionAdapter extends DrizzlePostgreSQLAdapter {
+  private readonly lookup;
+
+  constructor(db: Database) {
+    super(db, sessions, users);
+    this.lookup = db
+      .select({
+        id: sessions.id,
+        userId: sessions.userId,
+        expiresAt: sessions.expiresAt,
+        createdAt: sessions.createdAt,
+        email: users.email,
+        tier: users.tier,
+      })
+      .from(sessions)
+      .innerJoin(users, eq(sessions.userId, users.id))
+      .where(eq(sessions.id, sql.placeholder("id")))
+      .prepare("session_and_user");
+  }
+
+  override async getSessionAndUser(
+    sessionId: string,
+  ): Promise<[DatabaseSession | null, DatabaseUser | null]> {
+    const [row] = await this.lookup.execute({ id: sessionId });
+    if (!row) return [null, null];
+    return [
+      {
+        id: row.id,
+        userId: row.userId,
+        expiresAt: row.expiresAt,
+        attributes: { createdAt: row.createdAt },
+      },
+      { id: row.userId, attributes: { email: row.email, tier: row.tier } },
+    ];
+  }
+}
+
 export function createLucia(db: Database, options: LuciaOptions) {
-  return new Lucia(new DrizzlePostgreSQLAdapter(db, sessions, users), {
+  return new Lucia(new SessionAdapter(db), {
     sessionExpiresIn: new TimeSpan(options.idleLifetimeSeconds, "s"),
     sessionCookie: {
       name: options.cookieName,
