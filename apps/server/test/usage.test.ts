@@ -161,6 +161,32 @@ describe("GET /api/v1/keys/{keyId}/usage", () => {
     expect(data.avg_response_time_ms).toBeCloseTo(mean, 1);
   });
 
+  it("shows today's traffic at once and re-reads ended days after five minutes", async () => {
+    const owner = await signUp(test);
+    const key = await mintKey(owner.cookie, "cache-probe");
+    const record = (atMs: number) =>
+      test.app.gateway.usage.record({
+        keyId: key.id,
+        atMs,
+        route: "/api/v1/iocs",
+        status: 200,
+        latencyMs: 5,
+      });
+    record(Date.UTC(2026, 4, 15, 8, 0, 0));
+    await test.app.gateway.usage.flush();
+    const total = async () =>
+      (await usage(owner.cookie, key.id, "?days=3")).json<{ data: { total_requests: number } }>()
+        .data.total_requests;
+    expect(await total()).toBe(1);
+
+    record(Date.UTC(2026, 4, 16, 8, 0, 0)); // today: read fresh every time
+    record(Date.UTC(2026, 4, 15, 9, 0, 0)); // an ended day, written late (e.g. after an outage)
+    await test.app.gateway.usage.flush();
+    expect(await total()).toBe(2);
+    clock += 5 * 60_000 + 1_000;
+    expect(await total()).toBe(3);
+  });
+
   describe("authorization and input", () => {
     it("answers another account's key like a missing one (404)", async () => {
       const stranger = await signUp(test);

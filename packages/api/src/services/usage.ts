@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, lte, usageDays, type Executor } from "@repo/db";
+import { queryRows, sql, usageDays, type Executor } from "@repo/db";
 import { mergeHistograms, percentileFromHistogram } from "../gateway/histogram.js";
 import type { KeyUsage } from "../keys/schemas.js";
 import { findOwnedKey } from "./keys.js";
@@ -11,8 +11,8 @@ const round2 = (value: number) => Math.round(value * 100) / 100;
 
 /**
  * Usage analytics for one of the owner's keys over the last `days` UTC days (today included),
- * read from the per-day rollups: about `days` rows, whatever the traffic. Percentiles come
- * from the merged latency histograms (within 5% of the exact values).
+ * from the per-day rollups: about `days` rows, whatever the traffic. Percentiles come from the
+ * merged latency histograms (within 5% of the exact values).
  */
 export async function getKeyUsage(
   db: Executor,
@@ -24,58 +24,23 @@ export async function getKeyUsage(
   const key = await findOwnedKey(db, ownerId, keyId);
   const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
   const first = today - (days - 1) * DAY_MS;
-  const rows = await db
-    .select()
-    .from(usageDays)
-    .where(
-      and(
-        eq(usageDays.keyId, key.id),
-        gte(usageDays.day, isoDay(first)),
-        lte(usageDays.day, isoDay(today)),
-      ),
-    )
-    .orderBy(asc(usageDays.day));
-
-  const byStatus: Record<string, number> = {};
-  const routes: Record<string, number> = {};
-  const histogram: number[] = [];
-  const byDay = new Map<string, { requests: number; errors: number }>();
-  const rateLimitHits: { hour: string; count: number }[] = [];
-  let total = 0;
-  let latencySum = 0;
-  let peakMinute = 0;
-  let peakDay = 0;
-
-  for (const row of rows) {
-    total += row.requests;
-    latencySum += row.latencySumMs;
-    peakMinute = Math.max(peakMinute, row.peakMinuteRequests);
-    peakDay = Math.max(peakDay, row.requests);
-    mergeHistograms(histogram, row.latencyBuckets);
-    let errors = 0;
-    for (const [status, n] of Object.entries(row.byStatus)) {
-      byStatus[status] = (byStatus[status] ?? 0) + n;
-      if (Number(status) >= 400) errors += n;
-    }
-    for (const [route, n] of Object.entries(row.routes)) routes[route] = (routes[route] ?? 0) + n;
-    byDay.set(row.day, { requests: row.requests, errors });
-    row.rateLimitedByHour.forEach((count, hour) => {
-      if (count > 0) {
-        rateLimitHits.push({ hour: `${row.day}T${String(hour).padStart(2, "0")}:00:00Z`, count });
-      }
-    });
-  }
+  const usage = mergeAggregates(
+    days > 1 ? await closedDays(db, key.id, first, today - DAY_MS, now) : EMPTY,
+    await aggregate(db, key.id, today, today),
+  );
 
   const countWhere = (test: (status: number) => boolean) =>
-    Object.entries(byStatus).reduce(
+    Object.entries(usage.statuses).reduce(
       (sum, [status, n]) => (test(Number(status)) ? sum + n : sum),
       0,
     );
   const successful = countWhere((s) => s >= 200 && s < 400);
   const percentile = (p: number) => {
-    const value = percentileFromHistogram(histogram, p);
+    const value = percentileFromHistogram(usage.buckets, p);
     return value === null ? null : round2(value);
   };
+  const byDay = new Map(usage.daily.map((d) => [d.date, d]));
+  const total = usage.total;
 
   return {
     data: {
@@ -86,22 +51,150 @@ export async function getKeyUsage(
       client_errors: countWhere((s) => s >= 400 && s < 500),
       server_errors: countWhere((s) => s >= 500 && s < 600),
       success_rate: total === 0 ? null : Math.round((successful / total) * 10_000) / 10_000,
-      avg_response_time_ms: total === 0 ? null : round2(latencySum / total),
+      avg_response_time_ms: total === 0 ? null : round2(usage.latency_sum / total),
       latency_p50_ms: percentile(0.5),
       latency_p95_ms: percentile(0.95),
       latency_p99_ms: percentile(0.99),
-      rate_limit_peak_per_minute: peakMinute,
-      rate_limit_peak_per_day: peakDay,
-      top_endpoints: Object.entries(routes)
-        .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
+      rate_limit_peak_per_minute: usage.peak_minute,
+      rate_limit_peak_per_day: usage.peak_day,
+      top_endpoints: Object.entries(usage.routes)
+        .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1))
         .slice(0, TOP_ENDPOINTS)
         .map(([path, count]) => ({ path, count })),
-      by_status: byStatus,
+      by_status: usage.statuses,
       daily: Array.from({ length: days }, (_, i) => {
         const date = isoDay(first + i * DAY_MS);
-        return { date, ...(byDay.get(date) ?? { requests: 0, errors: 0 }) };
+        const day = byDay.get(date);
+        return { date, requests: day?.requests ?? 0, errors: day?.errors ?? 0 };
       }),
-      rate_limit_hits_by_hour: rateLimitHits,
+      rate_limit_hits_by_hour: usage.hours.map((h) => ({
+        hour: `${h.day}T${String(h.hour).padStart(2, "0")}:00:00Z`,
+        count: h.count,
+      })),
     },
   };
+}
+
+interface UsageAggregate {
+  total: number;
+  latency_sum: number;
+  peak_minute: number;
+  peak_day: number;
+  statuses: Record<string, number>;
+  routes: Record<string, number>;
+  buckets: number[];
+  daily: { date: string; requests: number; errors: number }[];
+  hours: { day: string; hour: number; count: number }[];
+}
+
+const EMPTY: UsageAggregate = {
+  total: 0,
+  latency_sum: 0,
+  peak_minute: 0,
+  peak_day: 0,
+  statuses: {},
+  routes: {},
+  buckets: [],
+  daily: [],
+  hours: [],
+};
+
+async function aggregate(db: Executor, keyId: string, firstMs: number, lastMs: number) {
+  const [row] = await queryRows<{ usage: UsageAggregate }>(
+    db,
+    aggregateQuery(keyId, firstMs, lastMs),
+  );
+  return row?.usage ?? EMPTY;
+}
+
+function addCounts(into: Record<string, number>, from: Record<string, number>) {
+  for (const [name, n] of Object.entries(from)) into[name] = (into[name] ?? 0) + n;
+  return into;
+}
+
+function mergeAggregates(a: UsageAggregate, b: UsageAggregate): UsageAggregate {
+  return {
+    total: a.total + b.total,
+    latency_sum: a.latency_sum + b.latency_sum,
+    peak_minute: Math.max(a.peak_minute, b.peak_minute),
+    peak_day: Math.max(a.peak_day, b.peak_day),
+    statuses: addCounts(addCounts({}, a.statuses), b.statuses),
+    routes: addCounts(addCounts({}, a.routes), b.routes),
+    buckets: mergeHistograms([...a.buckets], b.buckets),
+    daily: [...a.daily, ...b.daily],
+    hours: [...a.hours, ...b.hours],
+  };
+}
+
+/**
+ * Days that have ended no longer change (their rollups were written within a flush interval
+ * of midnight), so their aggregate is kept for a few minutes per key and window: a dashboard
+ * polling a key re-reads only today's row. Usage written late for a past day (after a
+ * database outage) shows within CLOSED_DAYS_TTL_MS.
+ */
+const CLOSED_DAYS_TTL_MS = 5 * 60_000;
+const MAX_CACHED_WINDOWS = 5_000;
+type ClosedDaysCache = Map<string, { at: number; usage: UsageAggregate }>;
+const closedDaysCache = new WeakMap<Executor, ClosedDaysCache>();
+
+async function closedDays(
+  db: Executor,
+  keyId: string,
+  firstMs: number,
+  lastMs: number,
+  now: Date,
+): Promise<UsageAggregate> {
+  let cache = closedDaysCache.get(db);
+  if (!cache) closedDaysCache.set(db, (cache = new Map() as ClosedDaysCache));
+  const id = `${keyId}|${firstMs}|${lastMs}`;
+  const hit = cache.get(id);
+  if (hit && now.getTime() - hit.at < CLOSED_DAYS_TTL_MS) return hit.usage;
+  const usage = await aggregate(db, keyId, firstMs, lastMs);
+  if (cache.size >= MAX_CACHED_WINDOWS) cache.delete(cache.keys().next().value!);
+  cache.set(id, { at: now.getTime(), usage });
+  return usage;
+}
+
+/**
+ * A range of days aggregated inside Postgres in one round trip: sums, merged status and
+ * route counts, the element-wise sum of the latency histograms, the daily series and the
+ * hours with 429s, returned as one JSON document (a few kB however busy the key was).
+ */
+function aggregateQuery(keyId: string, firstMs: number, lastMs: number) {
+  return sql`
+    with w as (
+      select day, requests, by_status, routes, latency_sum_ms, latency_buckets,
+             peak_minute_requests, rate_limited_by_hour
+      from ${usageDays}
+      where key_id = ${keyId} and day between ${isoDay(firstMs)}::date and ${isoDay(lastMs)}::date
+    )
+    select json_build_object(
+      'total', (select coalesce(sum(requests), 0) from w),
+      'latency_sum', (select coalesce(sum(latency_sum_ms), 0) from w),
+      'peak_minute', (select coalesce(max(peak_minute_requests), 0) from w),
+      'peak_day', (select coalesce(max(requests), 0) from w),
+      'statuses', (
+        select coalesce(json_object_agg(status, n), '{}')
+        from (select s.key as status, sum(s.value::bigint) as n
+              from w, jsonb_each_text(w.by_status) s group by s.key) x),
+      'routes', (
+        select coalesce(json_object_agg(path, n), '{}')
+        from (select r.key as path, sum(r.value::bigint) as n
+              from w, jsonb_each_text(w.routes) r group by r.key) x),
+      'buckets', (
+        select coalesce(json_agg(n order by i), '[]')
+        from (select b.i, sum(b.v) as n
+              from w, unnest(w.latency_buckets) with ordinality b(v, i) group by b.i) x),
+      'daily', (
+        select coalesce(json_agg(json_build_object(
+          'date', day,
+          'requests', requests,
+          'errors', (select coalesce(sum(e.value::bigint), 0)
+                     from jsonb_each_text(by_status) e where e.key::int >= 400))), '[]')
+        from w),
+      'hours', (
+        select coalesce(json_agg(json_build_object('day', day, 'hour', h.i - 1, 'count', h.c)
+                                 order by day, h.i), '[]')
+        from w, unnest(w.rate_limited_by_hour) with ordinality h(c, i) where h.c > 0)
+    ) as usage`;
 }
