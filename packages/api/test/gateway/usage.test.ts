@@ -22,7 +22,7 @@ afterAll(async () => {
 
 const at = (iso: string) => Date.parse(iso);
 
-function recorder(options: { maxBufferedCells?: number } = {}) {
+function recorder(options: { maxBufferedCells?: number; analytics?: boolean } = {}) {
   return createUsageRecorder({
     sink: createPostgresUsageSink(database.db),
     flushIntervalMs: 60_000,
@@ -93,6 +93,28 @@ describe("usage recorder", () => {
     const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, k.id));
     expect(row!.totalRequests).toBe(5);
     expect(logged.some((l) => l.level === "error" && /buffer full/.test(l.msg))).toBe(true);
+    await usage.close();
+  });
+
+  it("with analytics off, counts key totals and writes no rollups", async () => {
+    const k = await insertKey(database.db);
+    const usage = recorder({ analytics: false });
+    for (let i = 0; i < 3; i++) {
+      usage.record({
+        keyId: k.id,
+        atMs: at("2026-06-01T10:00:00Z"),
+        route: "/x",
+        status: 200,
+        latencyMs: 1,
+      });
+    }
+    expect(await usage.flush()).toBe(true);
+    const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, k.id));
+    expect(row!.totalRequests).toBe(3);
+    expect(await database.db.select().from(usageDays).where(eq(usageDays.keyId, k.id))).toEqual([]);
+    expect(
+      await database.db.select().from(usageMinutes).where(eq(usageMinutes.keyId, k.id)),
+    ).toEqual([]);
     await usage.close();
   });
 
