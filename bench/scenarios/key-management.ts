@@ -19,6 +19,11 @@ export const keysList: Scenario = {
 /** Minting and revoking a key (each connection alternates) vs the same indexed query. */
 export const keysCreateRevoke: Scenario = {
   name: "keys: POST /api/v1/keys + DELETE",
+  // A run that ends between a create and its revoke leaves keys active: clear them so the
+  // Pro allowance (50 active keys) never refuses the next measurement's creates.
+  beforeSample: async (server) => {
+    await fetch(`${server.url}/bench/revoke-churn-keys`, { method: "POST" });
+  },
   description:
     "create (locked allowance check, insert, audit) then revoke (update, NOTIFY, audit), vs /bench/indexed-query",
   baseline: () => ({ path: "/bench/indexed-query" }),
@@ -30,7 +35,11 @@ export const keysCreateRevoke: Scenario = {
         path: "/api/v1/keys",
         headers: mutation(server.churnCookie),
         body: JSON.stringify({ name: "bench-churn-key" }),
-        capture: (body) => (JSON.parse(body) as { data: { id: string } }).data.id,
+        capture: (body) => {
+          const parsed = JSON.parse(body) as { data?: { id: string } };
+          if (!parsed.data) throw new Error(`create failed: ${body}`);
+          return parsed.data.id;
+        },
       },
       {
         method: "DELETE",

@@ -13,7 +13,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { scenarios } from "../scenarios/index.js";
 import { sample, summarize, type Measurement, type Sample } from "./measure.js";
-import type { BenchServer, Scenario } from "./types.js";
+import type { BenchServer, Scenario, Target } from "./types.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const seconds = Number(process.env.BENCH_DURATION ?? 10);
@@ -68,21 +68,25 @@ async function runScenario(scenario: Scenario): Promise<Row | null> {
   console.log(`\n## ${scenario.name}\n${scenario.description}`);
   const { server, stop } = await startServer(scenario);
   try {
+    const measure = async (target: Target, secs: number, conns: number) => {
+      await scenario.beforeSample?.(server);
+      return sample(server.url, target, secs, conns);
+    };
     const baseline = scenario.baseline(server);
     const subject = scenario.subject(server);
-    await sample(server.url, baseline, warmupSeconds, connections);
-    await sample(server.url, subject, warmupSeconds, connections);
+    await measure(baseline, warmupSeconds, connections);
+    await measure(subject, warmupSeconds, connections);
     // Interleaved halves, so drift on the machine (other load, GC, heap growth) hits both.
     const runs = { baseline: [] as Sample[], subject: [] as Sample[] };
     const unloaded = { baseline: [] as Sample[], subject: [] as Sample[] };
     for (let round = 0; round < 2; round++) {
-      runs.baseline.push(await sample(server.url, baseline, seconds / 2, connections));
-      runs.subject.push(await sample(server.url, subject, seconds / 2, connections));
+      runs.baseline.push(await measure(baseline, seconds / 2, connections));
+      runs.subject.push(await measure(subject, seconds / 2, connections));
     }
     for (let round = 0; round < 2; round++) {
       // One connection: latency without queueing, i.e. what each request itself costs.
-      unloaded.baseline.push(await sample(server.url, baseline, Math.max(1, seconds / 4), 1));
-      unloaded.subject.push(await sample(server.url, subject, Math.max(1, seconds / 4), 1));
+      unloaded.baseline.push(await measure(baseline, Math.max(1, seconds / 4), 1));
+      unloaded.subject.push(await measure(subject, Math.max(1, seconds / 4), 1));
     }
     const row: Row = {
       scenario: scenario.name,

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { createUser, DEFAULT_THROTTLE_POLICY, generateKey, TIERS } from "@repo/api";
-import { apiKeys, eq, usageDays, users } from "@repo/db";
+import { and, apiKeys, eq, isNull, usageDays, users } from "@repo/db";
 import { createTestDatabase } from "@repo/db/testing";
 import { buildApp } from "../../apps/server/src/app.js";
 
@@ -67,6 +67,15 @@ app.get("/bench/bare", (_request, reply) => {
   return body;
 });
 
+let churnUserId = "";
+app.post("/bench/revoke-churn-keys", async () => {
+  await database.db
+    .update(apiKeys)
+    .set({ revokedAt: new Date() })
+    .where(and(eq(apiKeys.ownerId, churnUserId), isNull(apiKeys.revokedAt)));
+  return { ok: true };
+});
+
 // Key management: a Pro account with 10 keys (one with 90 days of Pro-level usage rollups)
 // and an empty Pro account for create + revoke, each with a real session.
 async function signedInProAccount(name: string): Promise<{ id: string; cookie: string }> {
@@ -85,6 +94,7 @@ async function signedInProAccount(name: string): Promise<{ id: string; cookie: s
 const listAccount = await signedInProAccount("list");
 indexedUserId = listAccount.id;
 const churnAccount = await signedInProAccount("churn");
+churnUserId = churnAccount.id;
 const listKeyIds: string[] = [];
 for (let i = 0; i < 10; i++) {
   const created = await app.inject({

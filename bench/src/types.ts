@@ -46,6 +46,8 @@ export interface Scenario {
   skipReason?: () => string | null;
   /** Extra environment for the server process. */
   serverEnv?: () => Record<string, string>;
+  /** Runs before every measurement (e.g. to clear state a cut-off sequence left behind). */
+  beforeSample?: (server: BenchServer) => Promise<void>;
   baseline: (server: BenchServer) => Target;
   subject: (server: BenchServer) => Target;
   /** Targets printed next to the figures (PASS/MISS); never asserted. */
