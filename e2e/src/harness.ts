@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
-import postgres from "postgres";
+import { createTestDatabase } from "@repo/db/testing";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import type { AxeResults, Result } from "axe-core";
 
@@ -45,30 +45,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** A fresh database on the Postgres server of TEST_DATABASE_URL, dropped by `drop()`. */
-async function createPostgresDatabase(adminUrl: string) {
-  const name = `keyservice_e2e_${randomBytes(6).toString("hex")}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  try {
-    await admin.unsafe(`create database ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const dropper = postgres(adminUrl, { max: 1, onnotice: () => {} });
-      try {
-        await dropper.unsafe(`drop database if exists ${name} with (force)`);
-      } finally {
-        await dropper.end();
-      }
-    },
-  };
-}
-
 export interface RunningServer {
   origin: string;
   database: "pglite" | "postgres";
@@ -93,7 +69,8 @@ export async function startServer(): Promise<RunningServer> {
   const origin = `http://127.0.0.1:${port}`;
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "keyservice-e2e-"));
   const adminUrl = process.env.TEST_DATABASE_URL;
-  const database = adminUrl ? await createPostgresDatabase(adminUrl) : undefined;
+  // A fresh, migrated Postgres database (the shared test helper), dropped by `dispose()`.
+  const database = adminUrl ? await createTestDatabase(adminUrl) : undefined;
 
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -120,7 +97,7 @@ export async function startServer(): Promise<RunningServer> {
 
   const cleanup = async () => {
     rmSync(dataDir, { recursive: true, force: true });
-    await database?.drop();
+    await database?.dispose();
   };
 
   const deadline = Date.now() + 60_000;
