@@ -14,6 +14,10 @@ const UNAVAILABLE_CODES = new Set([
   "57014", // query_canceled (statement_timeout)
   "55P03", // lock_not_available (lock_timeout)
   "53300", // too_many_connections
+  "53000", // insufficient_resources
+  "53100", // disk_full
+  "53200", // out_of_memory
+  "55000", // object_not_in_prerequisite_state: "database … is not currently accepting connections"
   "08000",
   "08001",
   "08003",

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "drizzle-orm";
+import postgres from "postgres";
 import { describeError, isDatabaseUnavailable } from "../src/errors.js";
 import { createTestDatabase, type TestDatabase } from "../src/testing.js";
 
@@ -34,6 +35,30 @@ describe("describeError", () => {
       message: "connect failed: redis://***@cache:6379",
     });
   });
+
+  it.runIf(process.env.TEST_DATABASE_URL)(
+    "recognises a database closed to new connections as unavailable (found by a flaky outage test)",
+    async () => {
+      const admin = postgres(process.env.TEST_DATABASE_URL!, { max: 1, onnotice: () => {} });
+      const name = `keyservice_closed_${Date.now()}`;
+      await admin.unsafe(`create database ${name}`);
+      await admin.unsafe(`alter database ${name} allow_connections false`);
+      const url = new URL(process.env.TEST_DATABASE_URL!);
+      url.pathname = `/${name}`;
+      const client = postgres(url.toString(), { max: 1, onnotice: () => {} });
+      try {
+        const failure = await client`select 1`.then(
+          () => null,
+          (error: unknown) => error,
+        );
+        expect(isDatabaseUnavailable(failure)).toBe(true);
+      } finally {
+        await client.end();
+        await admin.unsafe(`drop database ${name} with (force)`);
+        await admin.end();
+      }
+    },
+  );
 
   it("recognises connection failures as the database being unavailable", () => {
     expect(isDatabaseUnavailable(Object.assign(new Error("x"), { code: "ECONNREFUSED" }))).toBe(
