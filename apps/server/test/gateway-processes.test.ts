@@ -237,3 +237,33 @@ describe("SIGTERM under load", () => {
     if (!POSTGRES) await after.handle.close();
   });
 });
+
+describe.skipIf(!POSTGRES)("SIGTERM while the database is down (needs TEST_DATABASE_URL)", () => {
+  it("93: the process still exits within the grace period instead of hanging on the flush", async () => {
+    const database = await createTestDatabase(POSTGRES);
+    const name = new URL(database.url!).pathname.slice(1);
+    const { default: postgres } = await import("postgres");
+    const admin = postgres(POSTGRES!, { max: 1, onnotice: () => {} });
+    try {
+      const key = await createKey(database.db);
+      const server = await startServer({
+        DATABASE_URL: database.url!,
+        SHUTDOWN_GRACE_SECONDS: "3",
+        USAGE_FLUSH_INTERVAL_MS: "1000",
+      });
+      expect((await call(server, key.key)).status).toBe(200);
+      // Usage is buffered; now the database goes away before it can be written.
+      await admin.unsafe(`alter database ${name} allow_connections false`);
+      await admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = ${name}`;
+      server.process.kill("SIGTERM");
+      // The grace timer ends it (a hang would time the test out), reported as a failure.
+      const code = await server.exited;
+      expect(code).toBe(1);
+      expect(server.output.join("")).toMatch(/shutdown grace period exceeded/);
+    } finally {
+      await admin.unsafe(`alter database ${name} allow_connections true`);
+      await admin.end();
+      await database.dispose();
+    }
+  }, 60_000);
+});
