@@ -5,7 +5,8 @@
  * Prints one JSON line ({url, apiKey}) when ready; stops on SIGTERM.
  */
 import { randomBytes } from "node:crypto";
-import { createUser, DEFAULT_THROTTLE_POLICY, generateKey, TIERS } from "@repo/api";
+import { createUser, DEFAULT_THROTTLE_POLICY } from "@repo/api";
+import { insertTestKey } from "@repo/api/testing";
 import { and, apiKeys, eq, isNull, usageDays, users } from "@repo/db";
 import { createTestDatabase } from "@repo/db/testing";
 import { buildApp } from "../../apps/server/src/app.js";
@@ -33,20 +34,11 @@ const appOptions = (usageAnalytics: boolean): Parameters<typeof buildApp>[0] => 
 });
 const app = await buildApp(appOptions(true));
 
-const ownerId = randomBytes(15).toString("base64url");
-await database.db
-  .insert(users)
-  .values({ id: ownerId, email: `${ownerId}@bench.test`, passwordHash: "x", tier: "pro" });
-const key = generateKey();
-await database.db.insert(apiKeys).values({
-  ownerId,
-  name: "bench",
-  keyPrefix: key.prefix,
-  keyHash: key.hash,
+// A Pro key whose limits a run can never reach, so every request is a 200.
+const key = await insertTestKey(database.db, {
   tier: "pro",
-  scopes: [...TIERS.pro.scopes],
-  rateLimitPerMinute: 2_000_000_000,
-  rateLimitPerDay: 2_000_000_000,
+  perMinute: 2_000_000_000,
+  perDay: 2_000_000_000,
 });
 
 // Server CPU time, so runs can report CPU per request (steadier than req/s on a busy machine).

@@ -1,35 +1,7 @@
-import { randomBytes } from "node:crypto";
 import net from "node:net";
-import { apiKeys, users, type Database } from "@repo/db";
-import { TIERS, type Tier } from "../../src/config/tiers.js";
-import { generateKey } from "../../src/keys/format.js";
 
 /** A user and a key inserted straight into the database. */
-export async function insertKey(
-  db: Database,
-  options: { tier?: Tier; perMinute?: number; perDay?: number } = {},
-) {
-  const tier = options.tier ?? "free";
-  const ownerId = randomBytes(15).toString("base64url");
-  await db
-    .insert(users)
-    .values({ id: ownerId, email: `${ownerId}@example.com`, passwordHash: "x", tier });
-  const generated = generateKey();
-  const [row] = await db
-    .insert(apiKeys)
-    .values({
-      ownerId,
-      name: "gateway-test",
-      keyPrefix: generated.prefix,
-      keyHash: generated.hash,
-      tier,
-      scopes: [...TIERS[tier].scopes],
-      rateLimitPerMinute: options.perMinute ?? TIERS[tier].rateLimitPerMinute,
-      rateLimitPerDay: options.perDay ?? TIERS[tier].rateLimitPerDay,
-    })
-    .returning({ id: apiKeys.id });
-  return { ...generated, id: row!.id, ownerId };
-}
+export { insertTestKey as insertKey } from "../../src/testing.js";
 
 /**
  * A TCP relay in front of Postgres that can be cut and restored: a real outage as the
