@@ -540,6 +540,32 @@ function ShareBar({ share, tone }: { share: number; tone: string }) {
   );
 }
 
+/** One line of a bar list: what it is, its share as a bar, and the count with the share. */
+function ShareRow({
+  children,
+  share,
+  tone,
+  count,
+  ...data
+}: {
+  children: ReactNode;
+  share: number;
+  tone: string;
+  count: number;
+  "data-status"?: string;
+  "data-path"?: string;
+}) {
+  return (
+    <li {...data}>
+      <span className="bar-label">{children}</span>
+      <ShareBar share={share} tone={tone} />
+      <span className="bar-count">
+        {formatCount(count)} <span className="muted">{formatPercent(share)}</span>
+      </span>
+    </li>
+  );
+}
+
 function StatusBlock({ usage, asTable }: { usage: KeyUsage; asTable: boolean }) {
   const id = useId();
   const rows = statusRows(usage);
@@ -588,16 +614,16 @@ function StatusBlock({ usage, asTable }: { usage: KeyUsage; asTable: boolean }) 
       ) : (
         <ul className="bar-list" aria-label="Responses by status code">
           {rows.map((row) => (
-            <li key={row.status} data-status={row.status}>
-              <span className="bar-label">
-                <span className={`code tone-${row.tone}`}>{row.status}</span> {row.text}
-                {row.hint && <span className="muted small bar-hint">{row.hint}</span>}
-              </span>
-              <ShareBar share={row.share} tone={row.tone} />
-              <span className="bar-count">
-                {formatCount(row.count)} <span className="muted">{formatPercent(row.share)}</span>
-              </span>
-            </li>
+            <ShareRow
+              key={row.status}
+              data-status={row.status}
+              share={row.share}
+              tone={row.tone}
+              count={row.count}
+            >
+              <span className={`code tone-${row.tone}`}>{row.status}</span> {row.text}
+              {row.hint && <span className="muted small bar-hint">{row.hint}</span>}
+            </ShareRow>
           ))}
         </ul>
       )}
@@ -641,15 +667,15 @@ function EndpointsBlock({ usage, asTable }: { usage: KeyUsage; asTable: boolean 
       ) : (
         <ul className="bar-list" aria-label="Most requested endpoints">
           {rows.map((row) => (
-            <li key={row.path} data-path={row.path}>
-              <span className="bar-label">
-                <code className="mono">{row.path}</code>
-              </span>
-              <ShareBar share={row.share} tone="accent" />
-              <span className="bar-count">
-                {formatCount(row.count)} <span className="muted">{formatPercent(row.share)}</span>
-              </span>
-            </li>
+            <ShareRow
+              key={row.path}
+              data-path={row.path}
+              share={row.share}
+              tone="accent"
+              count={row.count}
+            >
+              <code className="mono">{row.path}</code>
+            </ShareRow>
           ))}
         </ul>
       )}
