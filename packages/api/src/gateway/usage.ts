@@ -250,9 +250,14 @@ export function createUsageRecorder(options: UsageRecorderOptions) {
     }
   }
 
-  /** Writes what is buffered now; resolves true when it was written (or nothing was due). */
+  /**
+   * Writes what is buffered now; resolves true when it was written (or nothing was due). A
+   * write already in flight took an earlier snapshot, so the call waits for it and then
+   * writes what arrived since.
+   */
   function flush(): Promise<boolean> {
-    flushing ??= writeOnce().finally(() => (flushing = null));
+    if (flushing) return flushing.then(() => flush());
+    flushing = writeOnce().finally(() => (flushing = null));
     return flushing;
   }
 

@@ -96,6 +96,27 @@ describe("usage recorder", () => {
     await usage.close();
   });
 
+  it("flush() also writes what was recorded while an earlier write was in flight", async () => {
+    const k = await insertKey(database.db);
+    const usage = recorder();
+    const event = () =>
+      usage.record({
+        keyId: k.id,
+        atMs: at("2026-06-01T10:00:00Z"),
+        route: "/x",
+        status: 200,
+        latencyMs: 1,
+      });
+    event();
+    const inFlight = usage.flush();
+    event();
+    expect(await usage.flush()).toBe(true);
+    const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, k.id));
+    expect(row!.totalRequests).toBe(2);
+    await inFlight;
+    await usage.close();
+  });
+
   it("with analytics off, counts key totals and writes no rollups", async () => {
     const k = await insertKey(database.db);
     const usage = recorder({ analytics: false });
