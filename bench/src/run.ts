@@ -53,6 +53,8 @@ const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) :
 
 interface Row {
   scenario: string;
+  /** Subject req/s over baseline req/s in each round. */
+  roundRatios: number[];
   baseline: Measurement;
   subject: Measurement;
   unloadedBaseline: Measurement;
@@ -76,12 +78,18 @@ async function runScenario(scenario: Scenario): Promise<Row | null> {
     const subject = scenario.subject(server);
     await measure(baseline, warmupSeconds, connections);
     await measure(subject, warmupSeconds, connections);
-    // Interleaved halves, so drift on the machine (other load, GC, heap growth) hits both.
+    // Short interleaved rounds in alternating order (ABBA…), so drift on the machine (other
+    // load, CPU steal, GC, heap growth) hits both sides alike; the spread of the per-round
+    // ratios is printed to show how much the machine moved.
+    const rounds = Math.max(2, Math.round(seconds));
     const runs = { baseline: [] as Sample[], subject: [] as Sample[] };
     const unloaded = { baseline: [] as Sample[], subject: [] as Sample[] };
-    for (let round = 0; round < 2; round++) {
-      runs.baseline.push(await measure(baseline, seconds / 2, connections));
-      runs.subject.push(await measure(subject, seconds / 2, connections));
+    for (let round = 0; round < rounds; round++) {
+      const baselineFirst = round % 2 === 0;
+      if (baselineFirst) runs.baseline.push(await measure(baseline, seconds / rounds, connections));
+      runs.subject.push(await measure(subject, seconds / rounds, connections));
+      if (!baselineFirst)
+        runs.baseline.push(await measure(baseline, seconds / rounds, connections));
     }
     for (let round = 0; round < 2; round++) {
       // One connection: latency without queueing, i.e. what each request itself costs.
@@ -90,6 +98,8 @@ async function runScenario(scenario: Scenario): Promise<Row | null> {
     }
     const row: Row = {
       scenario: scenario.name,
+      // Rounds of one index have the same length: the ratio of their answered requests.
+      roundRatios: runs.subject.map((run, i) => run.times.length / runs.baseline[i]!.times.length),
       baseline: summarize(runs.baseline),
       subject: summarize(runs.subject),
       unloadedBaseline: summarize(unloaded.baseline),
@@ -113,6 +123,7 @@ function print(scenario: Scenario, row: Row) {
   console.log(line("baseline (1 conn)", row.unloadedBaseline));
   console.log(line("subject (1 conn)", row.unloadedSubject));
   const ratio = row.subject.requestsPerSecond / row.baseline.requestsPerSecond;
+  const sortedRatios = [...row.roundRatios].sort((a, b) => a - b);
   const addedLoaded = row.subject.p99Ms - row.baseline.p99Ms;
   const addedUnloaded = row.unloadedSubject.p99Ms - row.unloadedBaseline.p99Ms;
   const goal = scenario.goals ?? {};
@@ -121,7 +132,8 @@ function print(scenario: Scenario, row: Row) {
     `throughput ratio ${fmt(ratio)}×` +
       (goal.minThroughputRatio
         ? ` (goal ≥ ${goal.minThroughputRatio}×: ${verdict(ratio >= goal.minThroughputRatio)})`
-        : ""),
+        : "") +
+      `; per round: median ${fmt(sortedRatios[Math.floor(sortedRatios.length / 2)]!)}×, range ${fmt(sortedRatios[0]!)}–${fmt(sortedRatios.at(-1)!)}× over ${sortedRatios.length} rounds`,
   );
   if (goal.maxP95Ratio) {
     const p95Ratio = row.subject.p95Ms / row.baseline.p95Ms;

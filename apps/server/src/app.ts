@@ -177,7 +177,8 @@ export async function buildApp(options: AppOptions) {
   const settings = options.gateway ?? {};
   const gateway: Gateway = await registerGateway(app, {
     database: options.database,
-    now,
+    // Only an injected clock: left alone, the data plane reads the system clock as a number.
+    now: options.now,
     log: app.log,
     redisUrl: settings.redisUrl,
     redisKeyPrefix: settings.redisKeyPrefix,

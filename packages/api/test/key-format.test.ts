@@ -21,14 +21,22 @@ describe("key format", () => {
 
   it("rejects a wrong prefix, length, alphabet or checksum without any I/O", () => {
     const { key } = generateKey();
-    const flipped = key.slice(0, 20) + (key[20] === "a" ? "b" : "a") + key.slice(21);
+    const flip = (at: number) =>
+      key.slice(0, at) + (key[at] === "a" ? "b" : "a") + key.slice(at + 1);
     for (const bad of [
       key.replace("sk_live_", "sk_test_"),
       key.slice(0, -1),
       `${key}0`,
       `${key.slice(0, 30)}-${key.slice(31)}`,
       `${key.slice(0, 30)}é${key.slice(31)}`,
-      flipped,
+      flip(20),
+      flip(8),
+      flip(39),
+      flip(40),
+      flip(45),
+      `${key.slice(0, 40)}zzzzzz`,
+      `${key.slice(0, 40)}000000`,
+      `${key.slice(0, 8)}${"\u0130".repeat(32)}${key.slice(40)}`,
       "",
       "x".repeat(8192),
     ]) {

@@ -1,5 +1,6 @@
 import { apiKeys, eq, type Database } from "@repo/db";
 import ipaddr from "ipaddr.js";
+import type { Limits } from "./rate-limit.js";
 
 type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
@@ -14,6 +15,8 @@ export interface KeyRecord {
   scopeList: readonly string[];
   rateLimitPerMinute: number;
   rateLimitPerDay: number;
+  /** The same two limits in the rate limiter's shape. */
+  limits: Limits;
   /** Null: any address. */
   allowedRanges: readonly Range[] | null;
   expiresAtMs: number | null;
@@ -70,11 +73,11 @@ export function createKeyCache(options: KeyCacheOptions) {
   }
 
   return {
-    /** The cached record, or undefined when it has to be loaded (see `load`). */
-    peek(hash: string): KeyRecord | null | undefined {
+    /** The cached record at `nowMs`, or undefined when it has to be loaded (see `load`). */
+    peek(hash: string, nowMs: number): KeyRecord | null | undefined {
       const entry = entries.get(hash);
       if (!entry) return undefined;
-      if (entry.expiresAt <= options.now()) {
+      if (entry.expiresAt <= nowMs) {
         entries.delete(hash);
         return undefined;
       }
@@ -119,6 +122,7 @@ function toRecord(row: typeof apiKeys.$inferSelect): KeyRecord {
     scopeList: row.scopes,
     rateLimitPerMinute: row.rateLimitPerMinute,
     rateLimitPerDay: row.rateLimitPerDay,
+    limits: { perMinute: row.rateLimitPerMinute, perDay: row.rateLimitPerDay },
     allowedRanges: row.allowedIps ? row.allowedIps.flatMap(parseRange) : null,
     expiresAtMs: row.expiresAt ? row.expiresAt.getTime() : null,
     revoked: row.revokedAt !== null,

@@ -13,6 +13,7 @@ import {
   verifyApiKey,
   type Gateway,
   type GatewayOptions,
+  type Verification,
 } from "./verify.js";
 
 export interface GatewayPluginOptions extends GatewayOptions {
@@ -52,9 +53,11 @@ const MAX_CACHED_ROUTES = 10_000;
 interface RequestState {
   route: RouteInfo;
   scope: string;
+  /** When the request was verified (epoch ms): its minute and day in the usage rollups. */
+  atMs: number;
   /** The key the request is attributed to (usage), whatever the outcome. */
-  key?: KeyRecord;
-  quota?: Quota;
+  key: KeyRecord | undefined;
+  quota: Quota | undefined;
 }
 
 /** Headers a client must not be able to forward as if the gateway had set them. */
@@ -114,28 +117,51 @@ export async function registerGateway(
     return info;
   }
 
-  async function authenticate(request: FastifyRequest, reply: FastifyReply) {
-    const queryAt = request.url.indexOf("?");
-    const route = routeInfo(queryAt === -1 ? request.url : request.url.slice(0, queryAt));
-    const query = queryAt === -1 ? "" : request.url.slice(queryAt + 1);
+  /**
+   * The onRequest hook, in callback style: when the key is in memory the whole check is
+   * synchronous and the request goes on without a promise or a microtask hop (the hot path).
+   * An error answer is sent without calling `done`, which ends the hook chain.
+   */
+  function authenticate(request: FastifyRequest, reply: FastifyReply, done: () => void) {
+    const url = request.url;
+    const queryAt = url.indexOf("?");
+    const route = routeInfo(queryAt === -1 ? url : url.slice(0, queryAt));
     const scope =
       route?.queryScoped === true
-        ? gateway.resolveScope(route.path, new URLSearchParams(query))
+        ? gateway.resolveScope(route.path, new URLSearchParams(url.slice(queryAt + 1)))
         : route?.scope;
-    if (!route || !scope) return sendErrorCode(request, reply, "not_found");
-
-    const result = await verifyApiKey(gateway, {
+    if (!route || !scope) {
+      void sendErrorCode(request, reply, "not_found");
+      return;
+    }
+    const atMs = gateway.nowMs();
+    const verification = verifyApiKey(gateway, {
       credential: extractCredential(request, route.taxii),
       clientIp: request.ip,
       scope,
+      nowMs: atMs,
     });
-    request.gatewayState = { route, scope, key: result.key, quota: result.quota };
+    const state: RequestState = { route, scope, atMs, key: undefined, quota: undefined };
+    if (verification instanceof Promise) {
+      verification.then((result) => settle(request, reply, state, result, done), done);
+    } else settle(request, reply, state, verification, done);
+  }
+
+  function settle(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    state: RequestState,
+    result: Verification,
+    done: () => void,
+  ) {
+    state.key = result.key;
+    state.quota = result.quota;
+    request.gatewayState = state;
     if (result.quota) setQuotaHeaders(reply, result.quota);
-    if (!result.ok) {
-      if (result.error.status >= 500)
-        request.log.warn({ code: result.error.appCode }, "data request not verified");
-      return sendError(request, reply, result.error);
-    }
+    if (result.ok) return done();
+    if (result.error.status >= 500)
+      request.log.warn({ code: result.error.appCode }, "data request not verified");
+    void sendError(request, reply, result.error);
   }
 
   function recordUsage(request: FastifyRequest, reply: FastifyReply) {
@@ -143,7 +169,7 @@ export async function registerGateway(
     if (!s?.key) return;
     gateway.usage.record({
       keyId: s.key.id,
-      atMs: gateway.nowMs(),
+      atMs: s.atMs,
       route: s.route.label,
       status: reply.statusCode,
       latencyMs: reply.elapsedTime,

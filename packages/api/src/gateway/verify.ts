@@ -24,7 +24,8 @@ import { createPostgresUsageSink, createUsageRecorder, type UsageRecorder } from
 
 export interface GatewayOptions {
   database: DatabaseHandle;
-  now: () => Date;
+  /** The clock (injectable for tests); the system clock when omitted. */
+  now?: () => Date;
   log: FastifyBaseLogger;
   /** How long a key record is trusted without hearing about it (NOTIFY is the fast path). */
   keyCacheTtlMs?: number;
@@ -57,6 +58,8 @@ export interface VerifyInput {
   clientIp: string;
   /** The scope the route needs. */
   scope: string;
+  /** The request's time (epoch ms); the gateway's clock when omitted. */
+  nowMs?: number;
 }
 
 const RETRY_AFTER_UNAVAILABLE = "5";
@@ -67,7 +70,9 @@ const RETRY_AFTER_UNAVAILABLE = "5";
  * database closes.
  */
 export async function createGateway(options: GatewayOptions) {
-  const nowMs = () => options.now().getTime();
+  const injectedNow = options.now;
+  // The real clock as a number: the hot path reads it without allocating a Date.
+  const nowMs = injectedNow ? () => injectedNow().getTime() : Date.now;
   const keys = createKeyCache({
     db: options.database.db,
     ttlMs: options.keyCacheTtlMs ?? 60_000,
@@ -113,7 +118,6 @@ export async function createGateway(options: GatewayOptions) {
     failedAuthLimit,
     usage,
     resolveScope,
-    now: options.now,
     nowMs,
     log: options.log,
     /** Wire to `ApiDeps.onKeysChanged`: the very next request in this process sees the change. */
@@ -158,6 +162,16 @@ function refuse(code: "invalid_api_key" | "expired_api_key", key?: KeyRecord): V
   return { ok: false, error: new ApiError(code), ...(key ? { key } : {}) };
 }
 
+function unavailable(key?: KeyRecord): Verification {
+  return {
+    ok: false,
+    ...(key ? { key } : {}),
+    error: new ApiError("service_unavailable", {
+      headers: { "retry-after": RETRY_AFTER_UNAVAILABLE },
+    }),
+  };
+}
+
 async function isAddressBlocked(gateway: Gateway, ip: string): Promise<ApiError | null> {
   const state = await gateway.failedAuth.get(ip);
   if (!state || state.consumedPoints < gateway.failedAuthLimit) return null;
@@ -176,9 +190,16 @@ function countFailure(gateway: Gateway, ip: string) {
  * SHA-256, cache (a miss costs one indexed query), revoked, expired, client address, scope,
  * rate limit. Never answers ok without a key record read from the database (or the cache of
  * one). Usage is not recorded here: the caller records it once the response status is known.
+ *
+ * The answer is synchronous when everything it needs is in memory (a cached key and the
+ * in-process limiter: the hot path, which then allocates no promise), and a promise when it
+ * has to wait for the database or Redis; `await` takes either.
  */
-export async function verifyApiKey(gateway: Gateway, input: VerifyInput): Promise<Verification> {
-  const { credential, clientIp } = input;
+export function verifyApiKey(
+  gateway: Gateway,
+  input: VerifyInput,
+): Verification | Promise<Verification> {
+  const { credential } = input;
   if (credential.kind === "none") {
     return {
       ok: false,
@@ -188,71 +209,100 @@ export async function verifyApiKey(gateway: Gateway, input: VerifyInput): Promis
   if (credential.kind === "ambiguous") {
     return { ok: false, error: new ApiError("ambiguous_credentials") };
   }
+  const nowMs = input.nowMs ?? gateway.nowMs();
+  if (!isWellFormedKey(credential.key)) return refuseGuess(gateway, input.clientIp);
+  const hash = hashKey(credential.key);
+  const cached = gateway.keys.peek(hash, nowMs);
+  return cached === undefined
+    ? loadAndCheck(gateway, input, hash, nowMs)
+    : checkKey(gateway, cached, input, nowMs);
+}
 
-  const wellFormed = isWellFormedKey(credential.key);
-  const hash = wellFormed ? hashKey(credential.key) : "";
-  let key = wellFormed ? gateway.keys.peek(hash) : null;
-  if (!wellFormed || key === undefined) {
-    // Only guesses and cache misses pass here: a flood of garbage keys from one address is
-    // stopped before it reaches the database, and cached real keys never wait on this.
-    const blocked = await isAddressBlocked(gateway, clientIp);
-    if (blocked) return { ok: false, error: blocked };
+/** A malformed key: refused without I/O (but an address flooding guesses gets 429 first). */
+async function refuseGuess(gateway: Gateway, clientIp: string): Promise<Verification> {
+  const blocked = await isAddressBlocked(gateway, clientIp);
+  if (blocked) return { ok: false, error: blocked };
+  countFailure(gateway, clientIp);
+  return refuse("invalid_api_key");
+}
+
+async function loadAndCheck(
+  gateway: Gateway,
+  input: VerifyInput,
+  hash: string,
+  nowMs: number,
+): Promise<Verification> {
+  // Only guesses and cache misses wait on this: a flood of unknown keys from one address is
+  // stopped before it reaches the database, and cached real keys never do.
+  const blocked = await isAddressBlocked(gateway, input.clientIp);
+  if (blocked) return { ok: false, error: blocked };
+  let key: KeyRecord | null;
+  try {
+    key = await gateway.keys.load(hash);
+  } catch (error) {
+    // Fail closed: no verification, no answer but 503.
+    gateway.log.warn({ error: safeError(error) }, "key lookup failed");
+    if (isDatabaseUnavailable(error)) return unavailable();
+    return {
+      ok: false,
+      error: new ApiError("internal_error", {
+        headers: { "retry-after": RETRY_AFTER_UNAVAILABLE },
+      }),
+    };
   }
-  if (!wellFormed) {
-    countFailure(gateway, clientIp);
-    return refuse("invalid_api_key");
-  }
-  if (key === undefined) {
-    try {
-      key = await gateway.keys.load(hash);
-    } catch (error) {
-      // Fail closed: no verification, no answer but 503.
-      gateway.log.warn({ error: safeError(error) }, "key lookup failed");
-      const code = isDatabaseUnavailable(error) ? "service_unavailable" : "internal_error";
-      return {
-        ok: false,
-        error: new ApiError(code, { headers: { "retry-after": RETRY_AFTER_UNAVAILABLE } }),
-      };
-    }
-  }
+  return checkKey(gateway, key, input, nowMs);
+}
+
+/** The state checks and the rate limit for a key record (null: no such key). */
+function checkKey(
+  gateway: Gateway,
+  key: KeyRecord | null,
+  input: VerifyInput,
+  nowMs: number,
+): Verification | Promise<Verification> {
   // Unknown and revoked keys get the same answer: nothing tells them apart.
   if (key === null) {
-    countFailure(gateway, clientIp);
+    countFailure(gateway, input.clientIp);
     return refuse("invalid_api_key");
   }
   if (key.revoked) {
-    countFailure(gateway, clientIp);
+    countFailure(gateway, input.clientIp);
     return refuse("invalid_api_key", key);
   }
-  const nowMs = gateway.nowMs();
   if (key.expiresAtMs !== null && key.expiresAtMs <= nowMs) {
-    countFailure(gateway, clientIp);
+    countFailure(gateway, input.clientIp);
     return refuse("expired_api_key", key);
   }
 
-  const limits = { perMinute: key.rateLimitPerMinute, perDay: key.rateLimitPerDay };
   let denial: ApiError | null = null;
-  if (key.allowedRanges && !isAddressAllowed(clientIp, key.allowedRanges)) {
+  if (key.allowedRanges && !isAddressAllowed(input.clientIp, key.allowedRanges)) {
     denial = new ApiError("ip_not_allowed");
   } else if (!key.scopes.has(input.scope)) {
     denial = new ApiError("insufficient_scope", { details: { required_scope: input.scope } });
   }
 
-  let quota: Quota;
+  let taken: Quota | Promise<Quota>;
   try {
     // A refused request only reads the counters: it consumes nothing.
-    const taken = gateway.limiter.take(key.id, limits, nowMs, denial === null);
-    quota = taken instanceof Promise ? await taken : taken;
+    taken = gateway.limiter.take(key.id, key.limits, nowMs, denial === null);
   } catch (error) {
-    gateway.log.warn({ error: safeError(error) }, "rate limiter unavailable");
-    return {
-      ok: false,
-      key,
-      error: new ApiError("service_unavailable", {
-        headers: { "retry-after": RETRY_AFTER_UNAVAILABLE },
-      }),
-    };
+    return limiterFailed(gateway, key, error);
   }
+  if (taken instanceof Promise) {
+    return taken.then(
+      (quota) => decide(key, denial, quota),
+      (error: unknown) => limiterFailed(gateway, key, error),
+    );
+  }
+  return decide(key, denial, taken);
+}
+
+function limiterFailed(gateway: Gateway, key: KeyRecord, error: unknown): Verification {
+  gateway.log.warn({ error: safeError(error) }, "rate limiter unavailable");
+  return unavailable(key);
+}
+
+function decide(key: KeyRecord, denial: ApiError | null, quota: Quota): Verification {
   if (denial) return { ok: false, error: denial, key, quota };
   if (!quota.allowed) {
     return {

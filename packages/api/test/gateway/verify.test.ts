@@ -88,7 +88,7 @@ describe("verifyApiKey", () => {
     expect(queries - before).toBe(1);
     const unknown = generateKey().key;
     await Promise.all(
-      Array.from({ length: 5 }, () =>
+      Array.from({ length: 5 }, async () =>
         verifyApiKey(gateway, {
           credential: asKey(unknown),
           clientIp: "192.0.2.1",
@@ -97,6 +97,22 @@ describe("verifyApiKey", () => {
       ),
     );
     expect(queries - before).toBe(2);
+  });
+
+  it("answers a cached key synchronously; only a cache miss waits on the database", async () => {
+    const k = await insertKey(database.db);
+    const input = { credential: asKey(k.key), clientIp: "192.0.2.1", scope: "read:iocs" };
+    const miss = verifyApiKey(gateway, input);
+    expect(miss).toBeInstanceOf(Promise);
+    expect((await miss).ok).toBe(true);
+    const hit = verifyApiKey(gateway, input);
+    expect(hit).not.toBeInstanceOf(Promise);
+    expect(!(hit instanceof Promise) && hit.ok).toBe(true);
+    // Refusals of a cached key (here: a scope the key lacks) are synchronous too.
+    const refused = verifyApiKey(gateway, { ...input, scope: "read:nothing" });
+    expect(!(refused instanceof Promise) && !refused.ok && refused.error.appCode).toBe(
+      "insufficient_scope",
+    );
   });
 
   it("invalidation drops a cached key so the change is read on the next request", async () => {
@@ -160,7 +176,7 @@ describe.skipIf(!process.env.REDIS_URL)("Redis limits (needs REDIS_URL)", () => 
     });
     try {
       const k = await insertKey(database.db, { perMinute: 25, perDay: 40 });
-      const run = (g: Gateway) =>
+      const run = async (g: Gateway) =>
         verifyApiKey(g, { credential: asKey(k.key), clientIp: "192.0.2.1", scope: "read:iocs" });
       const results = await Promise.all(
         Array.from({ length: 60 }, (_, i) => run(i % 2 ? one : other)),
