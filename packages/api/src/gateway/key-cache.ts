@@ -42,6 +42,8 @@ interface Entry {
  * shared by concurrent requests for the same hash. Entries expire after `ttlMs` as a safety
  * net; revocations and changes arrive much sooner through `invalidate` (this process, right
  * after commit) and NOTIFY (other processes). A lost NOTIFY connection calls `clear`.
+ * Callers load only hashes of well-formed keys, so every entry stands for one (verification
+ * relies on that to skip the format check on a hit).
  */
 export function createKeyCache(options: KeyCacheOptions) {
   const maxEntries = options.maxEntries ?? 100_000;

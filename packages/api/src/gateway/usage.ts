@@ -36,15 +36,18 @@ interface DayCell extends Cell {
 interface KeyTotal {
   requests: number;
   lastUsedAtMs: number;
-  /** The cells this key's last request went to (the next one nearly always goes there too). */
+  /** The cell this key's last request went to (the next one nearly always goes there too). */
   minute?: Cell | undefined;
-  day?: DayCell | undefined;
 }
 
-/** Everything recorded since the last successful write, aggregated. */
-export interface UsageBatch {
+/** Everything recorded since the last successful write, aggregated per key and UTC minute. */
+export interface UsageBuffer {
   totals: Map<string, KeyTotal>;
   minutes: Map<string, Cell>;
+}
+
+/** What a sink writes: the buffer plus the day rollups derived from its minutes. */
+export interface UsageBatch extends UsageBuffer {
   days: Map<string, DayCell>;
 }
 
@@ -68,7 +71,7 @@ export interface UsageRecorderOptions {
   sink: UsageSink;
   /** How often buffered usage is written (the most a hard crash can lose). */
   flushIntervalMs: number;
-  /** Rollup cells held while the database is unreachable; key totals are always kept. */
+  /** Minute cells held while the database is unreachable; key totals are always kept. */
   maxBufferedCells?: number;
   retentionDays?: number;
   /**
@@ -80,8 +83,8 @@ export interface UsageRecorderOptions {
   log: UsageLogger;
 }
 
-function emptyBatch(): UsageBatch {
-  return { totals: new Map(), minutes: new Map(), days: new Map() };
+function emptyBuffer(): UsageBuffer {
+  return { totals: new Map(), minutes: new Map() };
 }
 
 function addCounts(target: Record<string, number>, source: Record<string, number>) {
@@ -94,13 +97,15 @@ function addRoute(routes: Record<string, number>, route: string, n: number) {
   routes[name] = (routes[name] ?? 0) + n;
 }
 
-function addEvent(cell: Cell, event: UsageEvent, bucket: number) {
-  cell.requests++;
-  cell.byStatus[event.status] = (cell.byStatus[event.status] ?? 0) + 1;
-  addRoute(cell.routes, event.route, 1);
-  cell.latencySumMs += event.latencyMs;
-  cell.latencyBuckets[bucket] = (cell.latencyBuckets[bucket] ?? 0) + 1;
-}
+const newCell = (keyId: string, start: number): Cell => ({
+  keyId,
+  start,
+  requests: 0,
+  byStatus: {},
+  routes: {},
+  latencySumMs: 0,
+  latencyBuckets: [],
+});
 
 function mergeCell(target: Cell, source: Cell) {
   target.requests += source.requests;
@@ -108,6 +113,30 @@ function mergeCell(target: Cell, source: Cell) {
   for (const [route, n] of Object.entries(source.routes)) addRoute(target.routes, route, n);
   target.latencySumMs += source.latencySumMs;
   mergeHistograms(target.latencyBuckets, source.latencyBuckets);
+}
+
+/**
+ * The day rollups of a set of minute cells: each minute merged into its UTC day, and its 429s
+ * into the day's hour. Done once per write, so a request only ever touches its minute cell.
+ */
+function rollUpDays(minutes: Iterable<Cell>): Map<string, DayCell> {
+  const days = new Map<string, DayCell>();
+  for (const minute of minutes) {
+    const dayStart = minute.start - (minute.start % DAY_MS);
+    const id = `${minute.keyId}|${dayStart}`;
+    let day = days.get(id);
+    if (!day) {
+      day = {
+        ...newCell(minute.keyId, dayStart),
+        rateLimitedByHour: new Array<number>(24).fill(0),
+      };
+      days.set(id, day);
+    }
+    mergeCell(day, minute);
+    day.rateLimitedByHour[Math.floor((minute.start - dayStart) / HOUR_MS)]! +=
+      minute.byStatus[429] ?? 0;
+  }
+  return days;
 }
 
 /**
@@ -119,37 +148,17 @@ export function createUsageRecorder(options: UsageRecorderOptions) {
   const maxCells = options.maxBufferedCells ?? 200_000;
   const analytics = options.analytics ?? true;
   const retentionMs = (options.retentionDays ?? 90) * DAY_MS;
-  let buffer = emptyBatch();
+  let buffer = emptyBuffer();
   let flushing: Promise<boolean> | null = null;
   let droppedCells = 0;
   let failures = 0;
 
-  const newCell = (keyId: string, start: number): Cell => ({
-    keyId,
-    start,
-    requests: 0,
-    byStatus: {},
-    routes: {},
-    latencySumMs: 0,
-    latencyBuckets: [],
-  });
-
   function minuteCell(keyId: string, start: number): Cell | undefined {
     const id = `${keyId}|${start}`;
     let cell = buffer.minutes.get(id);
-    if (!cell && buffer.minutes.size + buffer.days.size < maxCells) {
+    if (!cell && buffer.minutes.size < maxCells) {
       cell = newCell(keyId, start);
       buffer.minutes.set(id, cell);
-    }
-    return cell;
-  }
-
-  function dayCell(keyId: string, start: number): DayCell | undefined {
-    const id = `${keyId}|${start}`;
-    let cell = buffer.days.get(id);
-    if (!cell && buffer.minutes.size + buffer.days.size < maxCells) {
-      cell = { ...newCell(keyId, start), rateLimitedByHour: new Array<number>(24).fill(0) };
-      buffer.days.set(id, cell);
     }
     return cell;
   }
@@ -166,31 +175,28 @@ export function createUsageRecorder(options: UsageRecorderOptions) {
     if (!analytics) return;
 
     const minuteStart = event.atMs - (event.atMs % MINUTE_MS);
-    const dayStart = event.atMs - (event.atMs % DAY_MS);
-    const minute =
+    const cell =
       total.minute?.start === minuteStart ? total.minute : minuteCell(event.keyId, minuteStart);
-    const day = total.day?.start === dayStart ? total.day : dayCell(event.keyId, dayStart);
-    total.minute = minute;
-    total.day = day;
-    if (!minute || !day) {
+    total.minute = cell;
+    if (!cell) {
       droppedCells++;
       return;
     }
+    cell.requests++;
+    cell.byStatus[event.status] = (cell.byStatus[event.status] ?? 0) + 1;
+    addRoute(cell.routes, event.route, 1);
+    cell.latencySumMs += event.latencyMs;
     const bucket = bucketIndex(event.latencyMs);
-    addEvent(minute, event, bucket);
-    addEvent(day, event, bucket);
-    if (event.status === 429) {
-      day.rateLimitedByHour[Math.floor((event.atMs - dayStart) / HOUR_MS)]! += 1;
-    }
+    cell.latencyBuckets[bucket] = (cell.latencyBuckets[bucket] ?? 0) + 1;
   }
 
   /** Puts a batch that could not be written back in front of what arrived since. */
-  function restore(batch: UsageBatch) {
+  function restore(failed: UsageBuffer) {
     const current = buffer;
-    buffer = batch;
+    buffer = failed;
     // Cells may be merged away below: cached references must be looked up again.
-    for (const t of batch.totals.values()) t.minute = t.day = undefined;
-    for (const t of current.totals.values()) t.minute = t.day = undefined;
+    for (const t of failed.totals.values()) t.minute = undefined;
+    for (const t of current.totals.values()) t.minute = undefined;
     for (const [keyId, t] of current.totals) {
       const into = buffer.totals.get(keyId);
       if (into) {
@@ -202,13 +208,6 @@ export function createUsageRecorder(options: UsageRecorderOptions) {
       const into = buffer.minutes.get(id);
       if (into) mergeCell(into, cell);
       else buffer.minutes.set(id, cell);
-    }
-    for (const [id, cell] of current.days) {
-      const into = buffer.days.get(id);
-      if (into) {
-        mergeCell(into, cell);
-        cell.rateLimitedByHour.forEach((n, h) => (into.rateLimitedByHour[h]! += n));
-      } else buffer.days.set(id, cell);
     }
   }
 
@@ -222,9 +221,9 @@ export function createUsageRecorder(options: UsageRecorderOptions) {
     }
     if (buffer.totals.size === 0) return true;
     const batch = buffer;
-    buffer = emptyBatch();
+    buffer = emptyBuffer();
     try {
-      await options.sink.write(batch);
+      await options.sink.write({ ...batch, days: rollUpDays(batch.minutes.values()) });
       failures = 0;
       return true;
     } catch (error) {

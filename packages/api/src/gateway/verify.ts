@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import { ApiError } from "../errors.js";
 import { KEY_CHANGES_CHANNEL } from "../keys/events.js";
-import { hashKey, isWellFormedKey } from "../keys/format.js";
+import { hashKey, isWellFormedKey, KEY_LENGTH } from "../keys/format.js";
 import type { Extraction } from "./extract.js";
 import { safeError } from "./log.js";
 import { createKeyCache, isAddressAllowed, type KeyRecord } from "./key-cache.js";
@@ -210,12 +210,16 @@ export function verifyApiKey(
     return { ok: false, error: new ApiError("ambiguous_credentials") };
   }
   const nowMs = input.nowMs ?? gateway.nowMs();
-  if (!isWellFormedKey(credential.key)) return refuseGuess(gateway, input.clientIp);
-  const hash = hashKey(credential.key);
+  const presented = credential.key;
+  // The length first, so nothing long is ever hashed. The full format check (alphabet,
+  // checksum) guards the database, so it runs before a lookup: on a cache hit the SHA-256
+  // matched one a well-formed key had when it was looked up, which already proves it.
+  if (presented.length !== KEY_LENGTH) return refuseGuess(gateway, input.clientIp);
+  const hash = hashKey(presented);
   const cached = gateway.keys.peek(hash, nowMs);
-  return cached === undefined
-    ? loadAndCheck(gateway, input, hash, nowMs)
-    : checkKey(gateway, cached, input, nowMs);
+  if (cached !== undefined) return checkKey(gateway, cached, input, nowMs);
+  if (!isWellFormedKey(presented)) return refuseGuess(gateway, input.clientIp);
+  return loadAndCheck(gateway, input, hash, nowMs);
 }
 
 /** A malformed key: refused without I/O (but an address flooding guesses gets 429 first). */

@@ -2,7 +2,11 @@ import { createTestDatabase, type TestDatabase } from "@repo/db/testing";
 import { apiKeys, eq, usageDays, usageMinutes } from "@repo/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { percentileFromHistogram } from "../../src/gateway/histogram.js";
-import { createPostgresUsageSink, createUsageRecorder } from "../../src/gateway/usage.js";
+import {
+  createPostgresUsageSink,
+  createUsageRecorder,
+  type UsageBatch,
+} from "../../src/gateway/usage.js";
 import { insertKey } from "./helpers.js";
 
 /** The batched usage recorder writing real rollups (PGlite, or Postgres with TEST_DATABASE_URL). */
@@ -114,6 +118,55 @@ describe("usage recorder", () => {
     const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, k.id));
     expect(row!.totalRequests).toBe(2);
     await inFlight;
+    await usage.close();
+  });
+
+  it("a failed write is kept and merged with later usage; the retry's day rollups count both", async () => {
+    // The sink fails once as an outage does, then takes what it is given.
+    const written: UsageBatch[] = [];
+    let failNext = true;
+    const usage = createUsageRecorder({
+      sink: {
+        write(batch) {
+          if (failNext) {
+            failNext = false;
+            return Promise.reject(Object.assign(new Error("refused"), { code: "ECONNREFUSED" }));
+          }
+          written.push(batch);
+          return Promise.resolve();
+        },
+        prune: () => Promise.resolve(),
+      },
+      flushIntervalMs: 60_000,
+      now: () => at("2026-06-01T12:00:00Z"),
+      log,
+    });
+    const event = (iso: string, status: number) =>
+      usage.record({ keyId: "k1", atMs: at(iso), route: "/api/v1/iocs", status, latencyMs: 2 });
+    event("2026-06-01T10:00:05Z", 200);
+    event("2026-06-01T10:00:06Z", 429);
+    expect(await usage.flush()).toBe(false);
+    expect(usage.pendingRequests).toBe(2);
+    event("2026-06-01T10:00:50Z", 429); // the same minute as the failed batch
+    event("2026-06-01T11:59:00Z", 200);
+    expect(await usage.flush()).toBe(true);
+
+    expect(written).toHaveLength(1);
+    const batch = written[0]!;
+    expect(batch.totals.get("k1")).toMatchObject({
+      requests: 4,
+      lastUsedAtMs: at("2026-06-01T11:59:00Z"),
+    });
+    expect([...batch.minutes.values()].map((m) => [m.requests, m.byStatus])).toEqual([
+      [3, { "200": 1, "429": 2 }],
+      [1, { "200": 1 }],
+    ]);
+    const [day] = [...batch.days.values()];
+    expect(batch.days.size).toBe(1);
+    expect(day).toMatchObject({ requests: 4, byStatus: { "200": 2, "429": 2 } });
+    expect(day!.rateLimitedByHour[10]).toBe(2);
+    expect(day!.rateLimitedByHour.reduce((a, b) => a + b)).toBe(2);
+    expect(usage.pendingRequests).toBe(0);
     await usage.close();
   });
 
