@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashKey } from "@repo/api";
-import { apiKeys, eq, sql, usageDays, usageMinutes, type Database } from "@repo/db";
+import { hashKey, setUserTier } from "@repo/api";
+import { apiKeys, eq, sql, usageDays, usageMinutes, users, type Database } from "@repo/db";
 import { rest, signUp, startTestApp, type TestApp } from "./harness.js";
 import { createKey, fakeClock, keyRow, type TestKey } from "./gateway-helpers.js";
 
@@ -508,6 +508,81 @@ describe("I. concurrency", () => {
     expect(row.totalRequests).toBe(100);
     const [minute] = await db.select().from(usageMinutes).where(eq(usageMinutes.keyId, k.id));
     expect(minute!.byStatus).toEqual({ "200": 10, "429": 90 });
+  });
+
+  it("84: 1.5× and 2× Lm in each of 5 windows → exactly Lm accepted per window", async () => {
+    const k = await newKey();
+    let attempts = 0;
+    for (let window = 0; window < 5; window++) {
+      clock.set(
+        new Date(Date.parse("2026-06-01T13:00:00Z") + window * 60_000 + 7_000).toISOString(),
+      );
+      const burst = window % 2 === 0 ? 15 : 20;
+      attempts += burst;
+      const responses = await Promise.all(
+        Array.from({ length: burst }, () => get("/api/v1/iocs", bearer(k.key))),
+      );
+      expect(responses.filter((r) => r.statusCode === 200)).toHaveLength(10);
+      expect(responses.filter((r) => r.statusCode === 429)).toHaveLength(burst - 10);
+    }
+    const next = await get("/api/v1/iocs", bearer(k.key));
+    expect(next.statusCode).toBe(429);
+    expect(next.json().error.details.policy).toBe("minute");
+    clock.advance(60_000);
+    const after = await get("/api/v1/iocs", bearer(k.key));
+    expect(after.json().data.rate_limit.day.remaining).toBe(1_000 - 5 * 10 - 1);
+    expect((await flushed(k.id)).totalRequests).toBe(attempts + 2);
+    clock.set("2026-06-01T12:00:10.000Z");
+  });
+
+  it("85: a revoke racing a burst: nothing sent after the revoke answered is accepted", async () => {
+    const account = await signUp(test);
+    const created = await rest(test, "POST", "/api/v1/keys", {
+      cookie: account.cookie,
+      body: { name: "prod-race-85" },
+    });
+    const { key, id } = created.json().data;
+    issuedHashes.push(hashKey(key));
+    const before = Array.from({ length: 4 }, () => get("/api/v1/iocs", bearer(key)));
+    const revoke = rest(test, "DELETE", `/api/v1/keys/${id}`, { cookie: account.cookie });
+    const during = Array.from({ length: 4 }, () => get("/api/v1/iocs", bearer(key)));
+    expect((await revoke).statusCode).toBe(200);
+    const after = await Promise.all(
+      Array.from({ length: 20 }, () => get("/api/v1/iocs", bearer(key))),
+    );
+    expect(after.map((r) => r.statusCode)).toEqual(Array.from({ length: 20 }, () => 401));
+    for (const response of await Promise.all([...before, ...during]))
+      expect([200, 401]).toContain(response.statusCode);
+    const row = await flushed(id);
+    expect(row.totalRequests).toBe(28);
+  });
+
+  it("85: a downgrade racing traffic: once it arrives, nothing is accepted over the new limit", async () => {
+    const owner = await newKey({ tier: "pro" });
+    const [user] = await db
+      .select({ email: users.email })
+      .from(users)
+      .where(eq(users.id, owner.ownerId));
+    for (let i = 0; i < 30; i++)
+      expect((await get("/api/v1/iocs", bearer(owner.key))).statusCode).toBe(200);
+    // An operator's downgrade, committed through another connection: it reaches this
+    // process by NOTIFY alone.
+    const traffic = Array.from({ length: 20 }, () => get("/api/v1/iocs", bearer(owner.key)));
+    await setUserTier(db, user!.email, "free");
+    let limit = "1000";
+    for (let i = 0; i < 100 && limit !== "10"; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      limit = String((await get("/api/v1/iocs", bearer(owner.key))).headers["x-ratelimit-limit"]);
+    }
+    expect(limit).toBe("10");
+    await Promise.all(traffic);
+    const burst = await Promise.all(
+      Array.from({ length: 50 }, () => get("/api/v1/iocs", bearer(owner.key))),
+    );
+    for (const response of burst) {
+      expect(response.statusCode).toBe(429);
+      expect(response.headers["x-ratelimit-limit"]).toBe("10");
+    }
   });
 
   it("87: 50 different keys in parallel: no cross-talk", async () => {
