@@ -427,6 +427,45 @@ describe("H. rate limits", () => {
     clock.set("2026-06-01T12:00:10.000Z");
   });
 
+  it("a TAXII objects fetch costs 2.5 requests (the published multiplier); other TAXII calls 1", async () => {
+    const k = await newKey({ tier: "pro", perMinute: 10, perDay: 1_000 });
+    const objects = "/api/taxii2/api/collections/all-iocs/objects/?added_after=2026-01-01";
+    const remaining = [];
+    for (let i = 0; i < 4; i++) {
+      const response = await get(objects, bearer(k.key));
+      expect(response.statusCode).toBe(200);
+      expect(response.json().data.request.cost).toBe(2.5);
+      remaining.push(headerNumber(response, "x-ratelimit-remaining"));
+    }
+    expect(remaining).toEqual([7, 5, 2, 0]);
+    const refused = await get("/api/taxii2/api/collections/", bearer(k.key));
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().error.details.policy).toBe("minute");
+
+    const other = await newKey({ tier: "pro", perMinute: 10, perDay: 1_000 });
+    const collections = await get("/api/taxii2/api/collections/", bearer(other.key));
+    expect(collections.json().data.request.cost).toBe(1);
+    expect(headerNumber(collections, "x-ratelimit-remaining")).toBe(9);
+    // A path that only looks similar is an ordinary request.
+    const nested = await get("/api/taxii2/api/collections/x/objects/y", bearer(other.key));
+    expect(nested.json().data.request.cost).toBe(1);
+    // Remaining rounds down: with exactly 2 left a fetch of 2.5 is refused, requests of 1 are not.
+    for (let i = 0; i < 2; i++) await get(objects, bearer(other.key));
+    const left = await get("/api/taxii2/", bearer(other.key));
+    expect(headerNumber(left, "x-ratelimit-remaining")).toBe(2);
+    expect((await get(objects, bearer(other.key))).statusCode).toBe(429);
+    expect((await get("/api/taxii2/", bearer(other.key))).statusCode).toBe(200);
+    expect((await get("/api/taxii2/", bearer(other.key))).statusCode).toBe(200);
+    expect((await get("/api/taxii2/", bearer(other.key))).statusCode).toBe(429);
+    // With 2.5 left (shown as 2), one more fetch of 2.5 fits exactly.
+    const third = await newKey({ tier: "pro", perMinute: 10, perDay: 1_000 });
+    for (let i = 0; i < 3; i++) await get(objects, bearer(third.key));
+    const exact = await get(objects, bearer(third.key));
+    expect(exact.statusCode).toBe(200);
+    expect(exact.headers["x-ratelimit-remaining"]).toBe("0");
+    expect((await flushed(third.id)).totalRequests).toBe(4);
+  });
+
   it("78: two keys of one account have independent counters", async () => {
     const a = await newKey();
     const b = await newKey({ ownerId: a.ownerId });

@@ -42,6 +42,8 @@ interface RouteInfo {
   /** Path as recorded in the usage rollups. */
   label: string;
   taxii: boolean;
+  /** What a request takes from the key's quota, in requests. */
+  cost: number;
   /** The scope when no query-dependent rule applies; null: not a data route. */
   scope: string | null;
   queryScoped: boolean;
@@ -68,6 +70,13 @@ function isTaxiiPath(path: string) {
   const lower = path.toLowerCase();
   return lower === "/api/taxii2" || lower.startsWith("/api/taxii2/");
 }
+
+/**
+ * The published rate multiplier: fetching a TAXII collection's objects builds a whole STIX
+ * bundle, so it costs 2.5 requests of the key's quota. Every other route costs 1.
+ */
+const TAXII_OBJECTS = /^\/api\/taxii2\/[^/]+\/collections\/[^/]+\/objects\/?$/i;
+const TAXII_OBJECTS_COST = 2.5;
 
 /** Paths under /api/v1 that are not data routes (the management plane owns them). */
 function isReservedPath(path: string) {
@@ -108,6 +117,7 @@ export async function registerGateway(
               path,
               label: routeLabel(path),
               taxii: isTaxiiPath(path),
+              cost: TAXII_OBJECTS.test(path) ? TAXII_OBJECTS_COST : 1,
               scope: gateway.resolveScope(path, NO_QUERY),
               queryScoped: gateway.resolveScope.dependsOnQuery(path),
             };
@@ -140,6 +150,7 @@ export async function registerGateway(
       clientIp: request.ip,
       scope,
       nowMs: atMs,
+      cost: route.cost,
     });
     const state: RequestState = { route, scope, atMs, key: undefined, quota: undefined };
     if (verification instanceof Promise) {
@@ -195,7 +206,12 @@ export async function registerGateway(
           tier: key.tier,
           scopes: key.scopeList,
         },
-        request: { method: request.method, path: s.route.path, required_scope: s.scope },
+        request: {
+          method: request.method,
+          path: s.route.path,
+          required_scope: s.scope,
+          cost: s.route.cost,
+        },
         rate_limit: {
           minute: {
             limit: key.rateLimitPerMinute,

@@ -2,6 +2,16 @@ import type { Redis } from "ioredis";
 
 const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;
+/**
+ * Counters count half requests, so that every cost in use (1, and TAXII's 2.5) is a whole
+ * number of units in memory and in Redis. Limits and `remaining` are still in requests.
+ */
+const UNITS_PER_REQUEST = 2;
+
+/** A request's cost (e.g. 2.5) in counter units. */
+function unitsOf(cost: number): number {
+  return Math.round(cost * UNITS_PER_REQUEST);
+}
 
 export interface Limits {
   perMinute: number;
@@ -28,11 +38,18 @@ export interface Quota {
 
 export interface RateLimiter {
   /**
-   * Takes one request from both windows of `keyId` atomically, or none when either is
-   * exhausted (a refused request consumes nothing). `consume: false` only reads the state,
-   * for responses that are refused for another reason but still report the key's quota.
+   * Takes `cost` requests (1 unless the route weighs more, in steps of 0.5) from both
+   * windows of `keyId` atomically, or nothing when either cannot hold it (a refused request
+   * consumes nothing). `consume: false` only reads the state, for responses that are refused
+   * for another reason but still report the key's quota.
    */
-  take(keyId: string, limits: Limits, nowMs: number, consume?: boolean): Quota | Promise<Quota>;
+  take(
+    keyId: string,
+    limits: Limits,
+    nowMs: number,
+    consume?: boolean,
+    cost?: number,
+  ): Quota | Promise<Quota>;
   close(): Promise<void>;
 }
 
@@ -41,19 +58,27 @@ export function windowStarts(nowMs: number) {
   return { minute: nowMs - (nowMs % MINUTE_MS), day: nowMs - (nowMs % DAY_MS) };
 }
 
-/** Builds the reported quota from the counts after this request (shared by both limiters). */
+/**
+ * Builds the reported quota from the counter units after this request (shared by both
+ * limiters). `units` is what the request costs, which decides the binding window of a refusal.
+ */
 export function quotaFrom(
   allowed: boolean,
-  minuteCount: number,
-  dayCount: number,
+  minuteUnits: number,
+  dayUnits: number,
+  units: number,
   limits: Limits,
   nowMs: number,
 ): Quota {
   const starts = windowStarts(nowMs);
-  const minuteRemaining = Math.max(0, limits.perMinute - minuteCount);
-  const dayRemaining = Math.max(0, limits.perDay - dayCount);
+  const left = (limit: number, used: number) =>
+    Math.max(0, Math.floor((limit * UNITS_PER_REQUEST - used) / UNITS_PER_REQUEST));
+  const minuteRemaining = left(limits.perMinute, minuteUnits);
+  const dayRemaining = left(limits.perDay, dayUnits);
   // The day binds once it has less left than the minute (or is what refused the request).
-  const dayBinds = allowed ? dayRemaining < minuteRemaining : dayCount >= limits.perDay;
+  const dayBinds = allowed
+    ? dayRemaining < minuteRemaining
+    : dayUnits + units > limits.perDay * UNITS_PER_REQUEST;
   const windowEnd = dayBinds ? starts.day + DAY_MS : starts.minute + MINUTE_MS;
   return {
     allowed,
@@ -67,6 +92,14 @@ export function quotaFrom(
     minuteReset: (starts.minute + MINUTE_MS) / 1000,
     dayReset: (starts.day + DAY_MS) / 1000,
   };
+}
+
+/** True when both windows can hold `units` more. */
+function fits(minuteUnits: number, dayUnits: number, units: number, limits: Limits) {
+  return (
+    minuteUnits + units <= limits.perMinute * UNITS_PER_REQUEST &&
+    dayUnits + units <= limits.perDay * UNITS_PER_REQUEST
+  );
 }
 
 interface Counters {
@@ -85,8 +118,9 @@ export function createMemoryRateLimiter(): RateLimiter {
   let lastSweepDay = 0;
 
   return {
-    take(keyId, limits, nowMs, consume = true) {
+    take(keyId, limits, nowMs, consume = true, cost = 1) {
       const starts = windowStarts(nowMs);
+      const units = unitsOf(cost);
       if (starts.day !== lastSweepDay) {
         // Yesterday's counters are dead weight: drop them once a day.
         for (const [id, c] of counters) if (c.dayStart !== starts.day) counters.delete(id);
@@ -100,32 +134,34 @@ export function createMemoryRateLimiter(): RateLimiter {
       if (c.minuteStart !== starts.minute)
         Object.assign(c, { minuteStart: starts.minute, minute: 0 });
       if (c.dayStart !== starts.day) Object.assign(c, { dayStart: starts.day, day: 0 });
-      const allowed = c.minute < limits.perMinute && c.day < limits.perDay;
+      const allowed = fits(c.minute, c.day, units, limits);
       if (allowed && consume) {
-        c.minute++;
-        c.day++;
+        c.minute += units;
+        c.day += units;
       }
-      return quotaFrom(allowed, c.minute, c.day, limits, nowMs);
+      return quotaFrom(allowed, c.minute, c.day, units, limits, nowMs);
     },
     close: () => Promise.resolve(),
   };
 }
 
 /**
- * Both windows in one round trip: check both, then increment both or neither. Keys carry the
- * window start (from the app clock) and expire after their window, so no reset logic is
- * needed; the `{keyId}` hash tag keeps both keys in one Redis Cluster slot.
+ * Both windows in one round trip: check both, then add the request's units to both or to
+ * neither. Keys carry the window start (from the app clock) and expire after their window, so
+ * no reset logic is needed; the `{keyId}` hash tag keeps both keys in one Redis Cluster slot.
+ * ARGV: minute limit, day limit (both in units), minute TTL, day TTL (ms), consume, units.
  */
 const TAKE_SCRIPT = `
+local units = tonumber(ARGV[6])
 local minute = tonumber(redis.call('GET', KEYS[1]) or '0')
 local day = tonumber(redis.call('GET', KEYS[2]) or '0')
-if ARGV[5] == '0' or minute >= tonumber(ARGV[1]) or day >= tonumber(ARGV[2]) then
+if ARGV[5] == '0' or minute + units > tonumber(ARGV[1]) or day + units > tonumber(ARGV[2]) then
   return {0, minute, day}
 end
-minute = redis.call('INCR', KEYS[1])
-if minute == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-day = redis.call('INCR', KEYS[2])
-if day == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+minute = redis.call('INCRBY', KEYS[1], units)
+if minute == units then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+day = redis.call('INCRBY', KEYS[2], units)
+if day == units then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 return {1, minute, day}
 `;
 
@@ -138,6 +174,7 @@ interface TakeCommand {
     minuteTtlMs: number,
     dayTtlMs: number,
     consume: "0" | "1",
+    units: number,
   ): Promise<[number, number, number]>;
 }
 
@@ -149,21 +186,24 @@ export function createRedisRateLimiter(redis: Redis, keyPrefix: string): RateLim
   redis.defineCommand("keyserviceTake", { numberOfKeys: 2, lua: TAKE_SCRIPT });
   const client = redis as Redis & TakeCommand;
   return {
-    async take(keyId, limits, nowMs, consume = true) {
+    async take(keyId, limits, nowMs, consume = true, cost = 1) {
       const starts = windowStarts(nowMs);
+      const units = unitsOf(cost);
       const [ok, minute, day] = await client.keyserviceTake(
-        `${keyPrefix}{${keyId}}:m:${starts.minute}`,
-        `${keyPrefix}{${keyId}}:d:${starts.day}`,
-        limits.perMinute,
-        limits.perDay,
+        // "u": the counters hold units (half requests), not requests.
+        `${keyPrefix}{${keyId}}:mu:${starts.minute}`,
+        `${keyPrefix}{${keyId}}:du:${starts.day}`,
+        limits.perMinute * UNITS_PER_REQUEST,
+        limits.perDay * UNITS_PER_REQUEST,
         // Outlive the window a little, so clocks a few seconds apart still share the counter.
         MINUTE_MS + 60_000,
         DAY_MS + 60_000,
         consume ? "1" : "0",
+        units,
       );
       // A dry read reports the counts as they are; "allowed" then means "would be allowed".
-      const allowed = consume ? ok === 1 : minute < limits.perMinute && day < limits.perDay;
-      return quotaFrom(allowed, minute, day, limits, nowMs);
+      const allowed = consume ? ok === 1 : fits(minute, day, units, limits);
+      return quotaFrom(allowed, minute, day, units, limits, nowMs);
     },
     async close() {
       await redis.quit().catch(() => redis.disconnect());

@@ -60,6 +60,8 @@ export interface VerifyInput {
   scope: string;
   /** The request's time (epoch ms); the gateway's clock when omitted. */
   nowMs?: number;
+  /** What the request takes from the quota, in requests (1 unless the route weighs more). */
+  cost?: number;
 }
 
 const RETRY_AFTER_UNAVAILABLE = "5";
@@ -288,7 +290,7 @@ function checkKey(
   let taken: Quota | Promise<Quota>;
   try {
     // A refused request only reads the counters: it consumes nothing.
-    taken = gateway.limiter.take(key.id, key.limits, nowMs, denial === null);
+    taken = gateway.limiter.take(key.id, key.limits, nowMs, denial === null, input.cost);
   } catch (error) {
     return limiterFailed(gateway, key, error);
   }

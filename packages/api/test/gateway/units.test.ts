@@ -14,7 +14,7 @@ import {
   DEFAULT_SCOPE_RULES,
   normalizeDataPath,
 } from "../../src/gateway/scopes.js";
-import { createMemoryRateLimiter, quotaFrom } from "../../src/gateway/rate-limit.js";
+import { createMemoryRateLimiter, quotaFrom, type Quota } from "../../src/gateway/rate-limit.js";
 import { routeLabel } from "../../src/gateway/usage.js";
 
 const request = (headers: Record<string, string>, query: Record<string, unknown> = {}) =>
@@ -140,9 +140,32 @@ describe("in-memory rate limiter", () => {
     });
     expect((await limiter.take("k", limits, at("2026-06-02T00:00:00Z"))).allowed).toBe(true);
   });
+  it("weighs a request by its cost: four TAXII object fetches (2.5 each) fill a limit of 10", () => {
+    const limiter = createMemoryRateLimiter();
+    const ten = { perMinute: 10, perDay: 100 };
+    const t = at("2026-06-01T10:00:30Z");
+    const taxii = Array.from({ length: 4 }, () => limiter.take("t", ten, t, true, 2.5) as Quota);
+    expect(taxii.map((q) => [q.allowed, q.remaining])).toEqual([
+      [true, 7],
+      [true, 5],
+      [true, 2],
+      [true, 0],
+    ]);
+    expect((limiter.take("t", ten, t, true, 2.5) as Quota).allowed).toBe(false);
+    expect((limiter.take("t", ten, t) as Quota).allowed).toBe(false);
+    expect((limiter.take("t", ten, t, true, 2.5) as Quota).dayRemaining).toBe(90);
+    // Mixed: Remaining rounds down, so "1 left" always admits a request of cost 1 and
+    // "0 left" never does.
+    expect((limiter.take("m", ten, t, true, 2.5) as Quota).remaining).toBe(7);
+    const plain = Array.from({ length: 7 }, () => limiter.take("m", ten, t) as Quota);
+    expect(plain.map((q) => q.remaining)).toEqual([6, 5, 4, 3, 2, 1, 0]);
+    expect(plain.every((q) => q.allowed)).toBe(true);
+    expect((limiter.take("m", ten, t) as Quota).allowed).toBe(false);
+  });
   it("reports Retry-After consistent with Reset", () => {
     const now = at("2026-06-01T10:00:59.200Z");
-    const quota = quotaFrom(false, 3, 3, limits, now);
+    // 3 requests used of 3 (counters hold half requests), refusing a request of cost 1.
+    const quota = quotaFrom(false, 6, 6, 2, limits, now);
     expect(quota.retryAfter).toBe(1);
     expect(quota.reset).toBe(at("2026-06-01T10:01:00Z") / 1000);
   });

@@ -5,6 +5,8 @@ import Fastify from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FastifyRequest } from "fastify";
 import { extractCredential } from "../../src/gateway/extract.js";
+import { Redis } from "ioredis";
+import { createRedisRateLimiter } from "../../src/gateway/rate-limit.js";
 import { createGateway, verifyApiKey, type Gateway } from "../../src/gateway/verify.js";
 import { generateKey } from "../../src/keys/format.js";
 import { insertKey, startTcpRelay } from "./helpers.js";
@@ -158,6 +160,35 @@ describe("limits stored in an unreachable Redis", () => {
 });
 
 describe.skipIf(!process.env.REDIS_URL)("Redis limits (needs REDIS_URL)", () => {
+  it("weigh requests by cost as the in-process limiter does", async () => {
+    const limiter = createRedisRateLimiter(
+      new Redis(process.env.REDIS_URL!),
+      `keyservice:test:${randomBytes(6).toString("hex")}:`,
+    );
+    try {
+      const ten = { perMinute: 10, perDay: 100 };
+      const t = Date.parse("2026-06-01T10:00:30Z");
+      const taxii = [];
+      for (let i = 0; i < 4; i++) taxii.push(await limiter.take("k", ten, t, true, 2.5));
+      expect(taxii.map((q) => [q.allowed, q.remaining])).toEqual([
+        [true, 7],
+        [true, 5],
+        [true, 2],
+        [true, 0],
+      ]);
+      expect((await limiter.take("k", ten, t, true, 2.5)).allowed).toBe(false);
+      expect((await limiter.take("k", ten, t)).allowed).toBe(false);
+      const dry = await limiter.take("k", ten, t, false, 2.5);
+      expect(dry).toMatchObject({ allowed: false, dayRemaining: 90, minuteRemaining: 0 });
+      const mixed = [await limiter.take("m", ten, t, true, 2.5)];
+      for (let i = 0; i < 8; i++) mixed.push(await limiter.take("m", ten, t));
+      expect(mixed.map((q) => q.remaining)).toEqual([7, 6, 5, 4, 3, 2, 1, 0, 0]);
+      expect(mixed.map((q) => q.allowed)).toEqual([...Array<boolean>(8).fill(true), false]);
+    } finally {
+      await limiter.close();
+    }
+  });
+
   it("are exact under concurrency from two gateways sharing one Redis", async () => {
     const prefix = `keyservice:test:${randomBytes(6).toString("hex")}:`;
     const other = await createGateway({
