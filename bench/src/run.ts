@@ -6,7 +6,7 @@
  * TEST_DATABASE_URL selects PostgreSQL over PGlite.
  * Results are also written to bench/results/<timestamp>.json.
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -20,8 +20,23 @@ const seconds = Number(process.env.BENCH_DURATION ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const warmupSeconds = Math.min(3, Math.max(1, Math.round(seconds / 4)));
 
+/**
+ * The benchmark server bundled exactly as the server is for production (apps/server's build
+ * script), so the figures are those of the shipped code, not of tsx's on-the-fly transform.
+ */
+const serverBundle = path.join(here, "..", "dist", "server.js");
+execFileSync(
+  process.execPath,
+  [
+    path.join(here, "..", "..", "apps", "server", "scripts", "build.mjs"),
+    path.join(here, "server.ts"),
+    serverBundle,
+  ],
+  { stdio: "inherit" },
+);
+
 async function startServer(scenario: Scenario) {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "server.ts")], {
+  const child = spawn(process.execPath, [serverBundle], {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,

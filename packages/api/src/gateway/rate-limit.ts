@@ -71,10 +71,8 @@ export function quotaFrom(
   nowMs: number,
 ): Quota {
   const starts = windowStarts(nowMs);
-  const left = (limit: number, used: number) =>
-    Math.max(0, Math.floor((limit * UNITS_PER_REQUEST - used) / UNITS_PER_REQUEST));
-  const minuteRemaining = left(limits.perMinute, minuteUnits);
-  const dayRemaining = left(limits.perDay, dayUnits);
+  const minuteRemaining = requestsLeft(limits.perMinute, minuteUnits);
+  const dayRemaining = requestsLeft(limits.perDay, dayUnits);
   // The day binds once it has less left than the minute (or is what refused the request).
   const dayBinds = allowed
     ? dayRemaining < minuteRemaining
@@ -92,6 +90,11 @@ export function quotaFrom(
     minuteReset: (starts.minute + MINUTE_MS) / 1000,
     dayReset: (starts.day + DAY_MS) / 1000,
   };
+}
+
+/** Whole requests (of cost 1) that still fit under `limit` with `used` units taken. */
+function requestsLeft(limit: number, used: number): number {
+  return Math.max(0, Math.floor((limit * UNITS_PER_REQUEST - used) / UNITS_PER_REQUEST));
 }
 
 /** True when both windows can hold `units` more. */
