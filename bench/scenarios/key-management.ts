@@ -20,8 +20,10 @@ export const keysList: Scenario = {
 export const keysCreateRevoke: Scenario = {
   name: "keys: POST /api/v1/keys + DELETE",
   // A run that ends between a create and its revoke leaves keys active: clear them so the
-  // Pro allowance (50 active keys) never refuses the next measurement's creates.
+  // Pro allowance (50 active keys) never refuses the next measurement's creates. Creates still
+  // in flight when the previous run stopped commit a little later, so let them land first.
   beforeSample: async (server) => {
+    await new Promise((resolve) => setTimeout(resolve, 500));
     await fetch(`${server.url}/bench/revoke-churn-keys`, { method: "POST" });
   },
   description:
