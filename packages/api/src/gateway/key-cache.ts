@@ -13,9 +13,7 @@ export interface KeyRecord {
   scopes: ReadonlySet<string>;
   /** The same scopes in stored order, for responses and upstream headers. */
   scopeList: readonly string[];
-  rateLimitPerMinute: number;
-  rateLimitPerDay: number;
-  /** The same two limits in the rate limiter's shape. */
+  /** Requests per UTC minute and per UTC day. */
   limits: Limits;
   /** Null: any address. */
   allowedRanges: readonly Range[] | null;
@@ -122,8 +120,6 @@ function toRecord(row: typeof apiKeys.$inferSelect): KeyRecord {
     tier: row.tier,
     scopes: new Set(row.scopes),
     scopeList: row.scopes,
-    rateLimitPerMinute: row.rateLimitPerMinute,
-    rateLimitPerDay: row.rateLimitPerDay,
     limits: { perMinute: row.rateLimitPerMinute, perDay: row.rateLimitPerDay },
     allowedRanges: row.allowedIps ? row.allowedIps.flatMap(parseRange) : null,
     expiresAtMs: row.expiresAt ? row.expiresAt.getTime() : null,

@@ -214,11 +214,11 @@ export async function registerGateway(
         },
         rate_limit: {
           minute: {
-            limit: key.rateLimitPerMinute,
+            limit: key.limits.perMinute,
             remaining: quota.minuteRemaining,
             reset: quota.minuteReset,
           },
-          day: { limit: key.rateLimitPerDay, remaining: quota.dayRemaining, reset: quota.dayReset },
+          day: { limit: key.limits.perDay, remaining: quota.dayRemaining, reset: quota.dayReset },
         },
       },
     };
