@@ -164,13 +164,15 @@ function refuse(code: "invalid_api_key" | "expired_api_key", key?: KeyRecord): V
   return { ok: false, error: new ApiError(code), ...(key ? { key } : {}) };
 }
 
-function unavailable(key?: KeyRecord): Verification {
+/** No verification was possible (database or Redis): never an answer but this, with Retry-After. */
+function unavailable(
+  key?: KeyRecord,
+  code: "service_unavailable" | "internal_error" = "service_unavailable",
+): Verification {
   return {
     ok: false,
     ...(key ? { key } : {}),
-    error: new ApiError("service_unavailable", {
-      headers: { "retry-after": RETRY_AFTER_UNAVAILABLE },
-    }),
+    error: new ApiError(code, { headers: { "retry-after": RETRY_AFTER_UNAVAILABLE } }),
   };
 }
 
@@ -246,15 +248,12 @@ async function loadAndCheck(
   try {
     key = await gateway.keys.load(hash);
   } catch (error) {
-    // Fail closed: no verification, no answer but 503.
+    // Fail closed: no verification, so no answer but 503 (500 if it was no outage).
     gateway.log.warn({ error: safeError(error) }, "key lookup failed");
-    if (isDatabaseUnavailable(error)) return unavailable();
-    return {
-      ok: false,
-      error: new ApiError("internal_error", {
-        headers: { "retry-after": RETRY_AFTER_UNAVAILABLE },
-      }),
-    };
+    return unavailable(
+      undefined,
+      isDatabaseUnavailable(error) ? "service_unavailable" : "internal_error",
+    );
   }
   return checkKey(gateway, key, input, nowMs);
 }
