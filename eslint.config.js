@@ -11,6 +11,7 @@ export default tseslint.config(
       "**/.turbo/**",
       "**/.data/**",
       "e2e/artifacts/**",
+      "apps/server/test/generated/**",
     ],
   },
   js.configs.recommended,
@@ -71,6 +72,53 @@ export default tseslint.config(
               allowTypeImports: true,
             },
             { name: "@repo/db", message: "The web app never touches the database." },
+          ],
+        },
+      ],
+    },
+  },
+  // Layers import only downwards: db <- core <- {api, gateway} <- apps. The two planes never
+  // import each other, so the data plane cannot grow a dependency on sessions or tRPC.
+  {
+    files: ["packages/core/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["@repo/api*", "@repo/gateway*"], message: "core is below both planes." },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["packages/gateway/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["@repo/api*"],
+              message: "The data plane does not import the management plane.",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["packages/api/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["@repo/gateway*"],
+              message: "The management plane does not import the data plane.",
+            },
           ],
         },
       ],

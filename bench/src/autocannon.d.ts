@@ -6,6 +6,10 @@ declare module "autocannon" {
     url: string;
     connections?: number;
     duration?: number;
+    /** Requests to send in total (instead of a duration). */
+    amount?: number;
+    /** Requests per second across all connections (a paced load instead of as fast as possible). */
+    overallRate?: number;
     method?: string;
     headers?: Record<string, string>;
     requests?: {
@@ -14,15 +18,17 @@ declare module "autocannon" {
       headers?: Record<string, string>;
       body?: string;
       setupRequest?: (
-        request: { path: string },
+        request: { path: string; headers?: Record<string, string> },
         context: Record<string, string>,
-      ) => { path: string };
+      ) => { path: string; headers?: Record<string, string> };
       onResponse?: (status: number, body: string, context: Record<string, string>) => void;
     }[];
   }
   interface Result {
     requests: { average: number; total: number };
     non2xx: number;
+    /** Responses by status code ("200": { count }). */
+    statusCodeStats: Record<string, { count: number }>;
     errors: number;
     timeouts: number;
   }

@@ -76,6 +76,18 @@ function toAutocannonRequest(step: Step) {
   };
 }
 
+/** A request that presents the next key of `keys` each time it is sent. */
+function rotateKeys(path: string, keys: readonly string[]) {
+  let next = 0;
+  return {
+    path,
+    setupRequest: (request: { path: string; headers?: Record<string, string> }) => {
+      request.headers = { ...request.headers, "x-api-key": keys[next++ % keys.length]! };
+      return request;
+    },
+  };
+}
+
 /**
  * Drives `target` with autocannon for `seconds`, keeping every 2xx response's own time
  * (autocannon's histogram rounds to whole milliseconds).
@@ -88,25 +100,33 @@ export async function sample(
 ): Promise<Sample> {
   baseUrl = target.url ?? baseUrl;
   const times: number[] = [];
+  let unexpected = 0;
   const cpuBefore = await serverCpu(baseUrl);
+  const started = performance.now();
   const instance = autocannon({
     url: baseUrl + target.path,
     method: target.method ?? "GET",
     headers: target.headers ?? {},
     connections,
-    duration: seconds,
+    ...(target.amount ? { amount: target.amount } : { duration: seconds }),
     ...(target.steps ? { requests: target.steps.map(toAutocannonRequest) } : {}),
+    ...(target.apiKeys ? { requests: [rotateKeys(target.path, target.apiKeys)] } : {}),
   });
   instance.on("response", (_client, status, _bytes, responseTimeMs) => {
-    if (status >= 200 && status < 300) times.push(responseTimeMs);
+    const expected = target.expectStatus
+      ? status === target.expectStatus
+      : status >= 200 && status < 300;
+    if (expected) times.push(responseTimeMs);
+    else unexpected++;
   });
   const result = await instance;
+  const elapsedSeconds = (performance.now() - started) / 1000;
   const cpuUs = (await serverCpu(baseUrl)) - cpuBefore;
   return {
     times,
     cpuUs,
-    seconds,
+    seconds: target.amount ? elapsedSeconds : seconds,
     total: result.requests.total,
-    failures: result.non2xx + result.errors + result.timeouts,
+    failures: unexpected + result.errors + result.timeouts,
   };
 }

@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { scenarios } from "../scenarios/index.js";
+import { faultScenarios, scenarios } from "../scenarios/index.js";
 import { sample, summarize, type Measurement, type Sample } from "./measure.js";
 import type { BenchServer, Scenario, Target } from "./types.js";
 
@@ -25,18 +25,25 @@ const warmupSeconds = Math.min(3, Math.max(1, Math.round(seconds / 4)));
  * script), so the figures are those of the shipped code, not of tsx's on-the-fly transform.
  */
 const serverBundle = path.join(here, "..", "dist", "server.js");
-execFileSync(
-  process.execPath,
-  [
-    path.join(here, "..", "..", "apps", "server", "scripts", "build.mjs"),
-    path.join(here, "server.ts"),
-    serverBundle,
-  ],
-  { stdio: "inherit" },
-);
+const bareBundle = path.join(here, "..", "dist", "bare-server.js");
+for (const [entry, bundle] of [
+  ["server.ts", serverBundle],
+  ["bare-server.ts", bareBundle],
+]) {
+  execFileSync(
+    process.execPath,
+    [
+      path.join(here, "..", "..", "apps", "server", "scripts", "build.mjs"),
+      path.join(here, entry!),
+      bundle!,
+    ],
+    { stdio: "inherit" },
+  );
+}
 
-async function startServer(scenario: Scenario) {
-  const child = spawn(process.execPath, [serverBundle], {
+/** Starts a bundled server process and resolves with the JSON line it prints when ready. */
+async function startProcess<T>(bundle: string, args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [...args, bundle], {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -44,14 +51,14 @@ async function startServer(scenario: Scenario) {
       ...(process.env.TEST_DATABASE_URL
         ? { TEST_DATABASE_URL: process.env.TEST_DATABASE_URL }
         : {}),
-      ...scenario.serverEnv?.(),
+      ...env,
     },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const lines = createInterface({ input: child.stdout });
-  const server = await new Promise<BenchServer>((resolve, reject) => {
+  const server = await new Promise<T>((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`bench server exited with ${code}`)));
-    lines.once("line", (line) => resolve(JSON.parse(line) as BenchServer));
+    lines.once("line", (line) => resolve(JSON.parse(line) as T));
   });
   return {
     server,
@@ -83,7 +90,31 @@ async function runScenario(scenario: Scenario): Promise<Row | null> {
     return null;
   }
   console.log(`\n## ${scenario.name}\n${scenario.description}`);
-  const { server, stop } = await startServer(scenario);
+  const { server, stop: stopServer } = await startProcess<BenchServer>(
+    serverBundle,
+    scenario.nodeArgs ?? [],
+    scenario.serverEnv?.() ?? {},
+  );
+  let stopBare = () => Promise.resolve();
+  if (scenario.bareProcess) {
+    const body = await (await fetch(`${server.url}/bench/bare`)).text();
+    const bare = await startProcess<{ url: string }>(bareBundle, [], { BENCH_BARE_BODY: body });
+    server.bareUrl = bare.server.url;
+    stopBare = bare.stop;
+  }
+  const stop = () => Promise.all([stopServer(), stopBare()]);
+  if (scenario.run) {
+    try {
+      await scenario.run(server, {
+        seconds,
+        connections,
+        sample: (target, secs, conns = connections) => sample(server.url, target, secs, conns),
+      });
+    } finally {
+      await stop();
+    }
+    return null;
+  }
   try {
     const measure = async (target: Target, secs: number, conns: number) => {
       await scenario.beforeSample?.(server);
@@ -177,6 +208,18 @@ for (const scenario of scenarios) {
   if (only.length > 0 && !only.some((part) => scenario.name.toLowerCase().includes(part))) continue;
   const row = await runScenario(scenario);
   if (row) rows.push(row);
+}
+for (const fault of faultScenarios) {
+  if (only.length > 0 && !only.some((part) => fault.name.toLowerCase().includes(part))) continue;
+  const reason = fault.skipReason?.();
+  console.log(`\n## ${fault.name}\n${reason ? `skipped: ${reason}` : fault.description}`);
+  if (!reason) {
+    await fault.run({
+      seconds,
+      connections,
+      startServer: (env) => startProcess<BenchServer>(serverBundle, [], env),
+    });
+  }
 }
 const resultsDir = path.join(here, "..", "results");
 mkdirSync(resultsDir, { recursive: true });

@@ -5,11 +5,18 @@
  * Prints one JSON line ({url, apiKey}) when ready; stops on SIGTERM.
  */
 import { randomBytes } from "node:crypto";
+import { rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
 import { createUser, DEFAULT_THROTTLE_POLICY } from "@repo/api";
-import { insertTestKey } from "@repo/api/testing";
+import { insertTestKey, onTestKeyInserted, waitUntilKnown } from "@repo/api/testing";
+import { generateKey, WEBHOOK_EVENT_TYPES } from "@repo/core";
+import { createPostgresUsageSink, createUsageRecorder, type UsageSink } from "@repo/gateway";
 import { and, apiKeys, eq, isNull, usageDays, users } from "@repo/db";
 import { createTestDatabase } from "@repo/db/testing";
-import { buildApp } from "../../apps/server/src/app.js";
+import { buildApp, logDestination, loggerOptions } from "../../apps/server/src/app.js";
 
 const database = await createTestDatabase(process.env.TEST_DATABASE_URL);
 const appOptions = (usageAnalytics: boolean): Parameters<typeof buildApp>[0] => ({
@@ -21,18 +28,34 @@ const appOptions = (usageAnalytics: boolean): Parameters<typeof buildApp>[0] => 
   sessionIdleSeconds: 86_400,
   sessionAbsoluteSeconds: 86_400,
   signUpEnabled: false,
-  trustProxy: false,
+  // BENCH_TRUST_PROXY: the forged-key flood sends from rotating addresses via X-Forwarded-For.
+  trustProxy: process.env.BENCH_TRUST_PROXY ? process.env.BENCH_TRUST_PROXY.split(",") : false,
   webDistDir: undefined,
-  logger: false,
-  // Key churn at benchmark rates is the point of one scenario: no per-account create throttle.
+  // BENCH_LOG_FILE: the server's default logging (LOG_LEVEL=info, the access log) into that file.
+  logger: process.env.BENCH_LOG_FILE
+    ? { ...loggerOptions("info"), stream: logDestination(process.env.BENCH_LOG_FILE) }
+    : false,
+  // Key churn at benchmark rates is the point of one scenario: no per-account create throttle,
+  // and all 50 connections' changes of that one account in flight at once.
   throttlePolicy: { ...DEFAULT_THROTTLE_POLICY, keyCreatesPerMinute: 1_000_000_000 },
+  changesInFlightPerAccount: 1_000,
   gateway: {
     redisUrl: process.env.REDIS_URL,
     redisKeyPrefix: `keyservice:bench:${randomBytes(6).toString("hex")}:`,
     usageAnalytics,
+    // The scale scenario measures keys that are all cached (its cold pass must not expire);
+    // the fault scenario lets cached records expire during an outage (served stale).
+    keyCacheTtlSeconds: Number(process.env.BENCH_KEY_CACHE_TTL_SECONDS ?? 60),
+    // The 401 scenario measures the refusal itself, not the failed-auth limiter's 429.
+    failedAuthPerMinute: Number(process.env.BENCH_FAILED_AUTH_PER_MINUTE ?? 60),
   },
+  // The alerts scenario's endpoints are on this machine's loopback receiver.
+  webhooks: { allowedCidrs: ["127.0.0.1/32"] },
 });
 const app = await buildApp(appOptions(true));
+// Keys inserted below are usable once the gateway's key filter has them (on Postgres the
+// insert trigger's NOTIFY arrives asynchronously).
+onTestKeyInserted(waitUntilKnown(database.db, (hash) => app.gateway.keyFilter.mightExist(hash)));
 
 // A Pro key whose limits a run can never reach, so every request is a 200.
 const key = await insertTestKey(database.db, {
@@ -40,6 +63,16 @@ const key = await insertTestKey(database.db, {
   perMinute: 2_000_000_000,
   perDay: 2_000_000_000,
 });
+
+// Refused-path scenarios: a key driven past its limit (a runaway poller) and one without a scope.
+const throttledKey = await insertTestKey(database.db, {
+  tier: "pro",
+  perMinute: 1,
+  perDay: 2_000_000_000,
+});
+const freeKey = await insertTestKey(database.db, { tier: "free" });
+// Key lookups sent to the database (the forged-key flood reports how many it caused).
+app.get("/bench/lookups", () => ({ lookups: app.gateway.lookups }));
 
 // Server CPU time, so runs can report CPU per request (steadier than req/s on a busy machine).
 app.get("/bench/cpu", () => process.cpuUsage());
@@ -66,6 +99,67 @@ app.post("/bench/revoke-churn-keys", async () => {
     .set({ revokedAt: new Date() })
     .where(and(eq(apiKeys.ownerId, churnUserId), isNull(apiKeys.revokedAt)));
   return { ok: true };
+});
+
+/** The scale scenario's key ids (see below). */
+const scaleKeyIds: string[] = [];
+const gc = (globalThis as { gc?: () => void }).gc;
+/** Heap and RSS after a full collection (the server runs with --expose-gc for this). */
+function memory() {
+  gc?.();
+  gc?.();
+  const usage = process.memoryUsage();
+  return {
+    rss: usage.rss,
+    heapUsed: usage.heapUsed,
+    cachedKeys: app.gateway.keys.size,
+    pendingUsageKeys: app.gateway.usage.pendingKeys,
+  };
+}
+app.get("/bench/memory", () => memory());
+app.post("/bench/clear-key-cache", () => {
+  app.gateway.keys.clear();
+  return memory();
+});
+/** A usage recorder holding one request for each of the first `n` scale keys, unwritten. */
+function recorderWithActiveKeys(n: number, sink: UsageSink) {
+  const recorder = createUsageRecorder({
+    sink,
+    flushIntervalMs: 3_600_000,
+    now: Date.now,
+    log: app.log,
+  });
+  const at = Date.now();
+  for (let i = 0; i < n; i++) {
+    const keyId = scaleKeyIds[i]!;
+    recorder.record({ keyId, atMs: at, route: "/api/v1/iocs", status: 200, latencyMs: 0.7 });
+  }
+  return recorder;
+}
+const nothingWritten: UsageSink = {
+  write: () => Promise.resolve(),
+  prune: () => Promise.resolve(),
+};
+const scaleKeysIn = (query: { n: string }) => Math.min(Number(query.n), scaleKeyIds.length);
+
+// Bytes of usage state per active key (heap after a full collection, before and after).
+app.get<{ Querystring: { n: string } }>("/bench/usage-bytes", async (request) => {
+  const n = scaleKeysIn(request.query);
+  const before = memory().heapUsed;
+  const recorder = recorderWithActiveKeys(n, nothingWritten);
+  const bytesPerKey = (memory().heapUsed - before) / n;
+  await recorder.close();
+  return { keys: n, bytesPerKey };
+});
+// One flush of `n` active keys through the Postgres sink, timed.
+app.post<{ Querystring: { n: string } }>("/bench/flush", async (request) => {
+  const n = scaleKeysIn(request.query);
+  const recorder = recorderWithActiveKeys(n, createPostgresUsageSink(database.db));
+  const started = performance.now();
+  const written = await recorder.flush();
+  const ms = performance.now() - started;
+  await recorder.close();
+  return { keys: n, written, ms };
 });
 
 // Key management: a Pro account with 10 keys (one with 90 days of Pro-level usage rollups)
@@ -153,6 +247,64 @@ function proLevelRollups(keyId: string, days: number) {
   });
 }
 
+// The scale scenario: BENCH_SCALE_KEYS distinct Pro keys of one account, limits out of reach.
+const scaleKeyCount = Number(process.env.BENCH_SCALE_KEYS ?? 0);
+let scaleKeysFile: string | undefined;
+if (scaleKeyCount > 0) {
+  const keys: string[] = [];
+  for (let from = 0; from < scaleKeyCount; from += 5_000) {
+    const rows = Array.from({ length: Math.min(5_000, scaleKeyCount - from) }, () => {
+      const generated = generateKey();
+      keys.push(generated.key);
+      return {
+        ownerId: listAccount.id,
+        name: "bench-scale",
+        keyPrefix: generated.prefix,
+        keyHash: generated.hash,
+        tier: "pro" as const,
+        scopes: ["read:iocs", "read:articles"],
+        rateLimitPerMinute: 2_000_000_000,
+        rateLimitPerDay: 2_000_000_000,
+      };
+    });
+    const inserted = await database.db.insert(apiKeys).values(rows).returning({ id: apiKeys.id });
+    scaleKeyIds.push(...inserted.map((row) => row.id));
+    app.gateway.keysChanged(rows.map((row) => row.keyHash));
+  }
+  scaleKeysFile = path.join(os.tmpdir(), `keyservice-bench-keys-${process.pid}.json`);
+  writeFileSync(scaleKeysFile, JSON.stringify(keys));
+}
+
+// Alerts: an account with three webhook endpoints subscribed to every event (delivered to a
+// loopback receiver) and in-app notifications on, whose key is as unlimited as `key`.
+const receiver = createServer((_request, response) => response.writeHead(204).end());
+await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+const receiverPort = (receiver.address() as AddressInfo).port;
+const alertsAccount = await signedInProAccount("alerts");
+for (let i = 0; i < 3; i++) {
+  const created = await app.inject({
+    method: "POST",
+    url: "/trpc/webhooks.create",
+    headers: {
+      cookie: alertsAccount.cookie,
+      "content-type": "application/json",
+      "sec-fetch-site": "same-origin",
+    },
+    payload: JSON.stringify({
+      url: `http://127.0.0.1:${receiverPort}/soar-${i}`,
+      events: [...WEBHOOK_EVENT_TYPES],
+      description: `SOAR ${i}`,
+    }),
+  });
+  if (created.statusCode !== 200) throw new Error(`webhook endpoint: ${created.body}`);
+}
+const alertsKey = await insertTestKey(database.db, {
+  ownerId: alertsAccount.id,
+  tier: "pro",
+  perMinute: 2_000_000_000,
+  perDay: 2_000_000_000,
+});
+
 const sample = await app.inject({ url: "/api/v1/iocs", headers: { "x-api-key": key.key } });
 if (sample.statusCode !== 200) throw new Error(`echo failed: ${sample.statusCode}`);
 body = sample.json();
@@ -169,13 +321,19 @@ process.stdout.write(
     url,
     analyticsOffUrl,
     apiKey: key.key,
+    alertsApiKey: alertsKey.key,
+    throttledKey: throttledKey.key,
+    freeKey: freeKey.key,
     listCookie: listAccount.cookie,
     churnCookie: churnAccount.cookie,
     usageKeyId,
+    scaleKeysFile,
   })}\n`,
 );
 
 process.once("SIGTERM", () => {
+  if (scaleKeysFile) rmSync(scaleKeysFile, { force: true });
+  receiver.close();
   void Promise.all([app.close(), analyticsOff.close()])
     .then(() => database.dispose())
     .then(() => process.exit(0));

@@ -12,6 +12,7 @@ import {
   uniqueEmail,
   type RunningServer,
 } from "./harness.js";
+import { heading, submitCredentials, TEST_PASSWORD } from "./dashboard-steps.js";
 
 describe.skipIf(!chromiumAvailable())("dev setup (Vite dev server in front of the API)", () => {
   let server: RunningServer;
@@ -33,10 +34,8 @@ describe.skipIf(!chromiumAvailable())("dev setup (Vite dev server in front of th
   it("signs up, creates a key and reads it back over REST through the proxy", async () => {
     const { page, errors } = await openTab(browser, vite.origin);
     await page.goto(vite.origin);
-    await page.getByLabel("Email").fill(uniqueEmail("dev"));
-    await page.getByLabel("Password").fill("correct horse battery staple");
-    await page.getByRole("button", { name: "Create account", exact: true }).click();
-    await page.getByRole("heading", { level: 1, name: "API keys", exact: true }).waitFor();
+    await submitCredentials(page, uniqueEmail("dev"), TEST_PASSWORD, "Create account");
+    await heading(page, "API keys").waitFor();
 
     await page.getByRole("button", { name: "Create key" }).click();
     const dialog = page.getByRole("dialog", { name: "Create API key" });

@@ -14,6 +14,7 @@ import {
   type RunningServer,
   type Tab,
 } from "./harness.js";
+import { signUpThroughForm } from "./dashboard-steps.js";
 
 /** From spec/mint-key-page.txt ("Create an API key"). */
 const MINT_SNIPPET = `const r = await fetch('/api/v1/keys', {
@@ -58,11 +59,7 @@ describe.skipIf(!chromiumAvailable())("documentation snippets in a signed-in tab
     server = await startServer();
     browser = await launchBrowser();
     tab = await openTab(browser, server.origin);
-    await tab.page.goto("/");
-    await tab.page.getByLabel("Email").fill(uniqueEmail("docs"));
-    await tab.page.getByLabel("Password").fill("correct horse battery staple");
-    await tab.page.getByRole("button", { name: "Create account", exact: true }).click();
-    await tab.page.getByRole("heading", { level: 1, name: "API keys", exact: true }).waitFor();
+    await signUpThroughForm(tab.page, uniqueEmail("docs"));
   });
 
   afterAll(async () => {

@@ -56,7 +56,10 @@ export interface RunningServer {
  * `node apps/server/dist/index.js` on a free port, serving the built SPA, with an embedded
  * PGlite in a temp dir, or a new Postgres database when TEST_DATABASE_URL is set.
  */
-export async function startServer(): Promise<RunningServer> {
+export async function startServer(
+  extraEnv: Record<string, string> = {},
+  options: { hostName?: "127.0.0.1" | "localhost" } = {},
+): Promise<RunningServer> {
   for (const file of [SERVER_ENTRY, WEB_INDEX]) {
     if (!existsSync(file)) {
       throw new Error(
@@ -66,7 +69,8 @@ export async function startServer(): Promise<RunningServer> {
     }
   }
   const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
+  // WebAuthn refuses IP addresses as relying-party ids: passkey tests use "localhost".
+  const origin = `http://${options.hostName ?? "127.0.0.1"}:${port}`;
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "keyservice-e2e-"));
   const adminUrl = process.env.TEST_DATABASE_URL;
   // A fresh, migrated Postgres database (the shared test helper), dropped by `dispose()`.
@@ -80,6 +84,7 @@ export async function startServer(): Promise<RunningServer> {
     DATA_DIR: dataDir,
     LOG_LEVEL: "warn",
     NODE_ENV: "production",
+    ...extraEnv,
   };
   delete env.DATABASE_URL;
   delete env.WEB_DIST_DIR;
@@ -100,14 +105,15 @@ export async function startServer(): Promise<RunningServer> {
     await database?.dispose();
   };
 
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) {
       await cleanup();
       throw new Error(`the server exited (${child.exitCode}):\n${output.join("")}`);
     }
     try {
-      const response = await fetch(`${origin}/readyz`);
+      // The server listens on 127.0.0.1; "localhost" may resolve to ::1 first in Node.
+      const response = await fetch(`http://127.0.0.1:${port}/readyz`);
       if (response.ok) break;
     } catch {
       // not listening yet

@@ -1,15 +1,20 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildApp, loggerOptions } from "./app.js";
+import { buildApp, logDestination, loggerOptions } from "./app.js";
 import { openConfiguredDatabase } from "./database.js";
-import { describeError } from "@repo/db";
-import { ConfigError, loadEnv } from "./env.js";
+import { loadEnv } from "./env.js";
+import { startupFailure } from "./startup-failure.js";
 
 const DAY = 24 * 60 * 60;
 
 async function main() {
   const env = loadEnv();
-  const database = await openConfiguredDatabase(env);
+  // The app's logger once it exists (the database opens first).
+  const log: { to?: Pick<Console, "warn" | "info"> } = {};
+  const database = await openConfiguredDatabase(env, (state) => {
+    if (state === "down") log.to?.warn("database unreachable: requests that need it get 503");
+    else log.to?.info("database reachable again");
+  });
   const here = path.dirname(fileURLToPath(import.meta.url));
   const app = await buildApp({
     database,
@@ -20,29 +25,42 @@ async function main() {
     sessionIdleSeconds: env.SESSION_IDLE_DAYS * DAY,
     sessionAbsoluteSeconds: env.SESSION_ABSOLUTE_DAYS * DAY,
     signUpEnabled: env.SIGNUP_ENABLED,
+    // Half the management pool: an account whose rows are locked leaves the other half free.
+    changesInFlightPerAccount:
+      database.kind === "postgres"
+        ? Math.max(1, Math.floor(env.DATABASE_POOL_SIZE / 2))
+        : undefined,
     trustProxy: env.trustProxy,
     // src/ in development, dist/ when built: the SPA build sits at apps/web/dist either way.
     webDistDir: env.WEB_DIST_DIR ?? path.resolve(here, "../../web/dist"),
-    logger: loggerOptions(env.LOG_LEVEL),
+    logger: { ...loggerOptions(env.LOG_LEVEL), stream: logDestination() },
     gateway: {
       redisUrl: env.REDIS_URL,
       redisKeyPrefix: env.REDIS_KEY_PREFIX,
       upstreamUrl: env.UPSTREAM_URL,
+      dataApiOrigin: env.DATA_API_ORIGIN,
       scopeRules: env.SCOPE_MAP,
       keyCacheTtlSeconds: env.KEY_CACHE_TTL_SECONDS,
+      keyCacheStaleSeconds: env.KEY_CACHE_STALE_SECONDS,
       usageFlushIntervalMs: env.USAGE_FLUSH_INTERVAL_MS,
+      usageSpillDir: env.usageSpillDir,
+      // Retry the last usage write for a third of the grace period, then spill it to a file.
+      usageCloseDeadlineMs: Math.min(5_000, (env.SHUTDOWN_GRACE_SECONDS * 1000) / 3),
       usageAnalytics: env.USAGE_ANALYTICS,
       failedAuthPerMinute: env.FAILED_AUTH_PER_MINUTE,
     },
+    webhooks: { allowedCidrs: env.WEBHOOK_ALLOWED_CIDRS },
   });
   // Buffered usage is written before the database goes away (the gateway's close is
   // idempotent, so its own onClose hook, whichever order Fastify runs it in, is harmless).
+  log.to = { warn: (m: string) => app.log.warn(m), info: (m: string) => app.log.info(m) };
+  let lostRequests = 0;
   app.addHook("onClose", async () => {
-    await app.gateway.close();
+    lostRequests = await app.gateway.close();
     await database.close();
   });
 
-  installShutdown(app, env.SHUTDOWN_GRACE_SECONDS);
+  installShutdown(app, env.SHUTDOWN_GRACE_SECONDS, () => lostRequests);
   await app.listen({ host: env.HOST, port: env.PORT });
   app.log.info(
     { url: env.publicUrl.origin, database: database.kind },
@@ -52,9 +70,14 @@ async function main() {
 
 /**
  * SIGTERM/SIGINT: stop accepting connections, let in-flight requests finish, close the
- * database, exit 0. A second signal or an overrun of the grace period forces exit 1.
+ * database, exit 0 (1 if usage counts were lost: neither written nor spilled). A second
+ * signal or an overrun of the grace period forces exit 1.
  */
-function installShutdown(app: Awaited<ReturnType<typeof buildApp>>, graceSeconds: number) {
+function installShutdown(
+  app: Awaited<ReturnType<typeof buildApp>>,
+  graceSeconds: number,
+  lostRequests: () => number,
+) {
   let closing = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (closing) {
@@ -65,11 +88,12 @@ function installShutdown(app: Awaited<ReturnType<typeof buildApp>>, graceSeconds
     app.log.info({ signal }, "shutting down");
     const timer = setTimeout(() => {
       app.log.error("shutdown grace period exceeded: exiting");
+      app.gateway.spillPendingUsage();
       process.exit(1);
     }, graceSeconds * 1000);
     timer.unref();
     app.close().then(
-      () => process.exit(0),
+      () => process.exit(lostRequests() > 0 ? 1 : 0),
       () => process.exit(1),
     );
   };
@@ -78,9 +102,6 @@ function installShutdown(app: Awaited<ReturnType<typeof buildApp>>, graceSeconds
 }
 
 main().catch((error: unknown) => {
-  // Configuration errors are written for people; anything else is reported by its codes only.
-  const message =
-    error instanceof ConfigError ? error.message : JSON.stringify(describeError(error));
-  process.stderr.write(`keyservice failed to start: ${message}\n`);
+  process.stderr.write(`keyservice failed to start: ${startupFailure(error)}\n`);
   process.exit(1);
 });

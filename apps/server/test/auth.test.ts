@@ -177,8 +177,11 @@ describe("failed sign-ins", () => {
     expect(parseSetCookies(wrong)).toEqual([]);
   });
 
-  it("are throttled per account even from different addresses, correct password included", async () => {
-    const throttled = await startTestApp({ trustProxy: true });
+  it("slow an account down after 10 failures from many addresses, never lock the owner out", async () => {
+    const throttled = await startTestApp({
+      trustProxy: true,
+      throttlePolicy: { ...DEFAULT_THROTTLE_POLICY, maxDelaySeconds: 1 },
+    });
     try {
       const account = await signUp(throttled);
       for (let i = 0; i < 10; i++) {
@@ -190,6 +193,7 @@ describe("failed sign-ins", () => {
         );
         expect(response.statusCode).toBe(401);
       }
+      // The tenth failure armed a delay: the next attempt right away is told to wait.
       const blocked = await mutate(throttled, "auth.signIn", creds(account), {
         headers: { "x-forwarded-for": "198.51.100.7" },
       });
@@ -197,6 +201,12 @@ describe("failed sign-ins", () => {
       expect(blocked.json().error.data.appCode).toBe("too_many_attempts");
       expect(Number(blocked.headers["retry-after"])).toBeGreaterThan(0);
       expect(parseSetCookies(blocked)).toEqual([]);
+      // Once the (short, capped) delay has passed, the owner's right password gets in.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const owner = await mutate(throttled, "auth.signIn", creds(account), {
+        headers: { "x-forwarded-for": "198.51.100.7" },
+      });
+      expect(owner.statusCode).toBe(200);
     } finally {
       await throttled.close();
     }
@@ -223,7 +233,12 @@ describe("failed sign-ins", () => {
 
   it("let exactly the remaining attempts through when they race", async () => {
     const throttled = await startTestApp({
-      throttlePolicy: { ...DEFAULT_THROTTLE_POLICY, perAccount: 3, perAddress: 100 },
+      throttlePolicy: {
+        ...DEFAULT_THROTTLE_POLICY,
+        perAccountAddress: 3,
+        perAddress: 100,
+        slowDownAfter: 100,
+      },
     });
     try {
       const account = await signUp(throttled);
@@ -443,6 +458,27 @@ describe("every response", () => {
     expect(response.json().status).toBe("ready");
   });
 
+  it("a request's own log lines carry the request id its response names", async () => {
+    const refused = await test.app.inject({
+      method: "GET",
+      url: "/api/v1/keys",
+      headers: { "x-api-key": "sk_live_notarealkeynotarealkeynotarealkey00" },
+    });
+    expect(refused.statusCode).toBeGreaterThanOrEqual(400);
+    const requestId = refused.headers["x-request-id"];
+    const lines = test.logs
+      .join("")
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.reqId === requestId);
+    expect(lines.map((line) => line.msg)).toEqual([
+      "management request refused",
+      "request completed",
+    ]);
+    expect(lines[0]).toMatchObject({ level: 30, pid: process.pid });
+  });
+
   it("never logs passwords or session tokens", async () => {
     const account = await signUp(test);
     await mutate(test, "auth.signIn", creds(account));
@@ -451,5 +487,19 @@ describe("every response", () => {
     expect(logs).not.toContain(account.password);
     expect(logs).not.toContain(account.token);
     expect(logs).toContain("request completed");
+    // The access line (written by hand, in pino's format) is one JSON object per request.
+    const lines = logs
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const completed = lines.filter((line) => line.msg === "request completed");
+    expect(completed.length).toBeGreaterThanOrEqual(2);
+    expect(completed.at(-1)).toMatchObject({
+      level: 30,
+      reqId: expect.stringMatching(/^req_[0-9a-f]{32}$/),
+      req: { method: "GET", url: "/trpc/auth.me", remoteAddress: "127.0.0.1" },
+      res: { statusCode: 200 },
+      responseTime: expect.any(Number),
+    });
   });
 });

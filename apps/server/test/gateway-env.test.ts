@@ -28,6 +28,20 @@ describe("data-plane configuration", () => {
     expect(env.SCOPE_MAP).toHaveLength(2);
   });
 
+  it("TRUST_PROXY takes the proxies' addresses and ranges only", () => {
+    expect(loadEnv({}).trustProxy).toBe(false);
+    expect(loadEnv({ TRUST_PROXY: "false" }).trustProxy).toBe(false);
+    expect(loadEnv({ TRUST_PROXY: " 10.0.0.5, 10.1.0.0/16 ,::1,fd00::/8" }).trustProxy).toEqual([
+      "10.0.0.5",
+      "10.1.0.0/16",
+      "::1",
+      "fd00::/8",
+    ]);
+    expect(() => loadEnv({ TRUST_PROXY: "true" })).toThrow(
+      /TRUST_PROXY must be .*hop count is refused/,
+    );
+  });
+
   it.each([
     ["SCOPE_MAP", "not json"],
     ["SCOPE_MAP", "[]"],
@@ -38,6 +52,12 @@ describe("data-plane configuration", () => {
     ["USAGE_FLUSH_INTERVAL_MS", "5000"],
     ["KEY_CACHE_TTL_SECONDS", "0"],
     ["FAILED_AUTH_PER_MINUTE", "-1"],
+    ["TRUST_PROXY", "true"],
+    ["TRUST_PROXY", "1"],
+    ["TRUST_PROXY", "2"],
+    ["TRUST_PROXY", "10.0.0.0/33"],
+    ["TRUST_PROXY", "10.0.0.5, proxy.internal"],
+    ["DATA_API_ORIGIN", "https://data.example.com/api"],
   ])("refuses %s=%s, naming the variable", (name, value) => {
     expect(() => loadEnv({ [name]: value })).toThrow(ConfigError);
     expect(() => loadEnv({ [name]: value })).toThrow(name);

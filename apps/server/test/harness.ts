@@ -1,5 +1,6 @@
 import { Writable } from "node:stream";
 import { DEFAULT_THROTTLE_POLICY } from "@repo/api";
+import { onTestKeyInserted, waitUntilKnown } from "@repo/api/testing";
 import { createTestDatabase, type TestDatabase } from "@repo/db/testing";
 import type { LightMyRequestResponse } from "fastify";
 import { buildApp, loggerOptions, type AppOptions } from "../src/app.js";
@@ -18,10 +19,18 @@ export type TestApp = Awaited<ReturnType<typeof startTestApp>>;
 
 /**
  * The real server app on a fresh database (Postgres when TEST_DATABASE_URL is set, else
- * PGlite), with every log line captured so tests can check what was written.
+ * PGlite), with every log line captured so tests can check what was written. With
+ * `overrides.database`, a second server instance on that database (closed, not dropped).
  */
-export async function startTestApp(overrides: Partial<AppOptions> = {}) {
-  const database: TestDatabase = await createTestDatabase(process.env.TEST_DATABASE_URL);
+export async function startTestApp(
+  overrides: Partial<AppOptions> = {},
+  /** Runs on the built app before it is ready (extra hooks or routes under test). */
+  beforeReady?: (app: Awaited<ReturnType<typeof buildApp>>) => void,
+) {
+  const shared = overrides.database;
+  const database: TestDatabase = shared
+    ? { ...shared, url: undefined, dispose: () => shared.close() }
+    : await createTestDatabase(process.env.TEST_DATABASE_URL);
   const logs: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -49,13 +58,19 @@ export async function startTestApp(overrides: Partial<AppOptions> = {}) {
     },
     ...overrides,
   });
+  beforeReady?.(app);
   await app.ready();
+  // Keys tests insert straight into the database are usable once this gateway has them.
+  const stopWaiting = onTestKeyInserted(
+    waitUntilKnown(database.db, (hash) => app.gateway.keyFilter.mightExist(hash)),
+  );
   return {
     app,
     database,
     db: database.db,
     logs,
     async close() {
+      stopWaiting();
       await app.close();
       await database.dispose();
     },

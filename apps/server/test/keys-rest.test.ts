@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { apiKeys, auditEvents, eq, sql, users } from "@repo/db";
-import { DEFAULT_THROTTLE_POLICY, isWellFormedKey, setUserTier, TIERS } from "@repo/api";
+import { DEFAULT_THROTTLE_POLICY, setUserTier } from "@repo/api";
+import { isWellFormedKey, TIERS } from "@repo/core";
 import {
   EVIL,
   ORIGIN,
@@ -48,8 +49,8 @@ async function createKey(cookie: string, body: Record<string, unknown> = {}) {
   return response.json().data as { id: string; key: string; key_prefix: string };
 }
 
-const keyRows = (ownerEmail: string) =>
-  test.db
+const keyRows = (ownerEmail: string, app: TestApp = test) =>
+  app.db
     .select({ key: apiKeys })
     .from(apiKeys)
     .innerJoin(users, eq(users.id, apiKeys.ownerId))
@@ -256,10 +257,13 @@ describe("POST /api/v1/keys (mint)", () => {
   });
 
   it("holds the allowance under 20 concurrent creates", async () => {
-    const account = await signUp(test);
+    // Every one of them in flight at once (the per-account bound on changes would otherwise
+    // answer most with 503 before they reach the allowance check).
+    const burst = await startTestApp({ changesInFlightPerAccount: 20 });
+    const account = await signUp(burst);
     const responses = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        rest(test, "POST", "/api/v1/keys", {
+        rest(burst, "POST", "/api/v1/keys", {
           cookie: account.cookie,
           body: { name: `burst-${i}` },
         }),
@@ -268,7 +272,8 @@ describe("POST /api/v1/keys (mint)", () => {
     const statuses = responses.map((r) => r.statusCode);
     expect(statuses.filter((s) => s === 201)).toHaveLength(3);
     expect(statuses.filter((s) => s === 403)).toHaveLength(17);
-    expect(await keyRows(account.email)).toHaveLength(3);
+    expect(await keyRows(account.email, burst)).toHaveLength(3);
+    await burst.close();
   });
 
   it("mints pro keys with the pro scopes and limits", async () => {
@@ -303,6 +308,8 @@ describe("GET /api/v1/keys/{keyId}", () => {
         "rate_limit_per_day",
         "rate_limit_per_minute",
         "revoked_reason",
+        "rotated_from",
+        "rotated_to",
       ].sort(),
     );
     expect(data.allowed_ips).toEqual(["198.51.100.0/24"]);

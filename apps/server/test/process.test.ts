@@ -125,12 +125,38 @@ describe("operator CLI", () => {
       await app.close();
       await handle.close();
     }
-  });
+    // Three CLI runs, each a cold tsx start that opens the database: a bound, not a timing.
+  }, 120_000);
+
+  it("issues a one-time reset link, disables and enables an account (audited operator remedies)", async () => {
+    const created = await cli(
+      "create",
+      "--email",
+      "remedy@example.com",
+      "--password",
+      "quiet harbour lantern",
+    );
+    expect(created.code).toBe(0);
+    const reset = await cli("reset-password", "--email", "remedy@example.com");
+    expect(reset.code).toBe(0);
+    expect(reset.stdout).toMatch(
+      /http:\/\/localhost:3000\/reset-password#token=[A-Za-z0-9_-]{43}\n/,
+    );
+    const disabled = await cli("disable", "--email", "remedy@example.com");
+    expect(disabled.stdout).toContain("remedy@example.com: disabled, 0 session(s) ended");
+    expect(disabled.stdout).toContain("API keys keep working");
+    const enabled = await cli("enable", "--email", "remedy@example.com");
+    expect(enabled.stdout).toContain("remedy@example.com: enabled");
+    const unknown = await cli("revoke-sessions", "--email", "nobody@example.com");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("No account with email nobody@example.com.");
+  }, 90_000);
 
   it.each([
     [["frobnicate"], /unknown command "frobnicate"/],
     [["create", "--email", "x@example.com"], /--password is required/],
     [["create", "--email", "x@example.com", "--password", "short"], /8 to 256 characters/],
+    [["create", "--email", "x@example.com", "--password", "password1"], /most common passwords/],
     [
       ["set-tier", "--email", "x@example.com", "--tier", "gold"],
       /--tier must be one of: free, pro/,

@@ -69,8 +69,9 @@ describe("GET /api/v1/keys/{keyId}/usage", () => {
       client_errors: 3,
       server_errors: 0,
       success_rate: 0.8125,
-      rate_limit_peak_per_minute: 13,
-      rate_limit_peak_per_day: 13,
+      // Quota use: the 10 accepted requests (the limit), not the 13 that arrived.
+      rate_limit_peak_per_minute: 10,
+      rate_limit_peak_per_day: 10,
       top_endpoints: [
         { path: "/api/v1/iocs", count: 8 },
         { path: "/api/v1/articles", count: 4 },
@@ -79,9 +80,9 @@ describe("GET /api/v1/keys/{keyId}/usage", () => {
       ],
       by_status: { "200": 13, "403": 1, "429": 2 },
       daily: [
-        { date: "2026-05-14", requests: 13, errors: 3 },
-        { date: "2026-05-15", requests: 0, errors: 0 },
-        { date: "2026-05-16", requests: 3, errors: 0 },
+        { date: "2026-05-14", requests: 13, errors: 3, quota_used: 10 },
+        { date: "2026-05-15", requests: 0, errors: 0, quota_used: 0 },
+        { date: "2026-05-16", requests: 3, errors: 0, quota_used: 3 },
       ],
       rate_limit_hits_by_hour: [{ hour: "2026-05-14T10:00:00Z", count: 2 }],
     });
@@ -92,12 +93,12 @@ describe("GET /api/v1/keys/{keyId}/usage", () => {
   it("zero-fills the days of the window without traffic and narrows to today", async () => {
     const week = (await usage(account.cookie, traffic.id, "?days=7")).json().data;
     expect(week.daily).toHaveLength(7);
-    expect(week.daily[0]).toEqual({ date: "2026-05-10", requests: 0, errors: 0 });
+    expect(week.daily[0]).toEqual({ date: "2026-05-10", requests: 0, errors: 0, quota_used: 0 });
     expect(week.total_requests).toBe(16);
     const today = (await usage(account.cookie, traffic.id, "?days=1")).json().data;
     expect(today).toMatchObject({
       total_requests: 3,
-      daily: [{ date: "2026-05-16", requests: 3, errors: 0 }],
+      daily: [{ date: "2026-05-16", requests: 3, errors: 0, quota_used: 3 }],
       rate_limit_hits_by_hour: [],
       rate_limit_peak_per_day: 3,
     });
@@ -125,8 +126,8 @@ describe("GET /api/v1/keys/{keyId}/usage", () => {
       top_endpoints: [],
       by_status: {},
       daily: [
-        { date: "2026-05-15", requests: 0, errors: 0 },
-        { date: "2026-05-16", requests: 0, errors: 0 },
+        { date: "2026-05-15", requests: 0, errors: 0, quota_used: 0 },
+        { date: "2026-05-16", requests: 0, errors: 0, quota_used: 0 },
       ],
     });
   });

@@ -2,6 +2,11 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef } from "react";
 import { Toaster } from "./components/toaster.js";
 import { ActivityPage } from "./features/activity/activity-page.js";
+import { ResetPasswordPage } from "./features/account/reset-password-page.js";
+import { SecurityPage } from "./features/account/security-page.js";
+import { CanariesPage, CanaryPage } from "./features/alerts/canaries-page.js";
+import { NotificationBell } from "./features/alerts/notification-bell.js";
+import { WebhooksPage } from "./features/alerts/webhooks-page.js";
 import { SignInPage } from "./features/auth/sign-in-page.js";
 import { KeyDetailsPage } from "./features/keys/key-details-page.js";
 import { KeysPage } from "./features/keys/keys-page.js";
@@ -14,6 +19,11 @@ const TITLES: Record<Route["name"], string> = {
   keys: "API keys",
   key: "Key details",
   activity: "Activity",
+  security: "Security",
+  "reset-password": "Reset password",
+  canaries: "Canary keys",
+  canary: "Canary key",
+  webhooks: "Alerts",
   "not-found": "Page not found",
 };
 
@@ -34,6 +44,8 @@ export function App() {
     document.title = `${user ? TITLES[route.name] : "Sign in"} · Threat Intel`;
   }, [route.name, user]);
 
+  // A reset link works whether or not someone is signed in in this browser.
+  if (route.name === "reset-password") return <ResetPasswordPage />;
   if (me.isPending) {
     return (
       <main className="center" aria-busy="true">
@@ -80,6 +92,16 @@ function RouteView({ route }: { route: Route }) {
       return <KeyDetailsPage key={route.id} id={route.id} />;
     case "activity":
       return <ActivityPage />;
+    case "security":
+      return <SecurityPage />;
+    case "reset-password":
+      return null;
+    case "canaries":
+      return <CanariesPage />;
+    case "canary":
+      return <CanaryPage key={route.id} id={route.id} />;
+    case "webhooks":
+      return <WebhooksPage />;
     case "not-found":
       return (
         <>
@@ -124,9 +146,28 @@ function TopBar({ user, route }: { user: User; route: Route }) {
               Activity
             </Link>
           </li>
+          <li>
+            <Link
+              to={paths.canaries()}
+              aria-current={route.name === "canary" ? "location" : current("canaries")}
+            >
+              Canaries
+            </Link>
+          </li>
+          <li>
+            <Link to={paths.webhooks()} aria-current={current("webhooks")}>
+              Alerts
+            </Link>
+          </li>
+          <li>
+            <Link to={paths.security()} aria-current={current("security")}>
+              Security
+            </Link>
+          </li>
         </ul>
       </nav>
       <span className="spacer" />
+      <NotificationBell />
       <span className="account">
         <span className="muted small" data-testid="account-email">
           {user.email}

@@ -1,13 +1,40 @@
 import { randomBytes } from "node:crypto";
 import { apiKeys, users, type Database } from "@repo/db";
-import { TIERS, type Tier } from "./config/tiers.js";
-import { generateKey } from "./keys/format.js";
+import { TIERS, type Tier } from "@repo/core";
+import { generateKey } from "@repo/core";
 
 export interface TestKey {
   key: string;
   hash: string;
   id: string;
   ownerId: string;
+}
+
+type KeyWaiter = (db: Database, hash: string) => Promise<void>;
+const keyWaiters = new Set<KeyWaiter>();
+
+/**
+ * For tests: `waiter` runs after every key `insertTestKey` inserts, before it returns. A
+ * gateway under test registers one that waits for the key to reach its key filter: on
+ * Postgres the insert trigger's NOTIFY arrives asynchronously, while a test uses its key at
+ * once. Returns the unregistering function.
+ */
+export function onTestKeyInserted(waiter: KeyWaiter): () => void {
+  keyWaiters.add(waiter);
+  return () => keyWaiters.delete(waiter);
+}
+
+/**
+ * A waiter for `onTestKeyInserted`: keys inserted into `db` wait (up to 5 s, then the test
+ * sees the gateway's real answer) until `knows(hash)`.
+ */
+export function waitUntilKnown(target: Database, knows: (hash: string) => boolean): KeyWaiter {
+  return async (db, hash) => {
+    if (db !== target) return;
+    for (let waited = 0; !knows(hash) && waited < 5_000; waited += 2) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  };
 }
 
 /**
@@ -53,5 +80,6 @@ export async function insertTestKey(
       expiresAt: options.expiresAt ?? null,
     })
     .returning({ id: apiKeys.id });
+  for (const waiter of keyWaiters) await waiter(db, generated.hash);
   return { key: generated.key, hash: generated.hash, id: row!.id, ownerId };
 }

@@ -8,6 +8,10 @@ const UNAVAILABLE_CODES = new Set([
   "CONNECTION_CLOSED",
   "CONNECTION_ENDED",
   "CONNECTION_DESTROYED",
+  "DATABASE_UNAVAILABLE", // the availability breaker is open (availability.ts)
+  "POOL_TIMEOUT", // no connection became free within the wait bound
+  "EHOSTUNREACH",
+  "ENETUNREACH",
   "57P01", // admin_shutdown
   "57P02", // crash_shutdown
   "57P03", // cannot_connect_now

@@ -2,6 +2,8 @@ import { randomBytes } from "node:crypto";
 import postgres from "postgres";
 import { openDatabase, type DatabaseHandle } from "./client.js";
 
+export * from "./private-postgres.js";
+
 export interface TestDatabase extends DatabaseHandle {
   /** Connection string of the created database (Postgres only), for extra processes. */
   url: string | undefined;

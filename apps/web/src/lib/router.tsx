@@ -2,12 +2,26 @@
 import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from "react";
 
 export type Route =
-  { name: "keys" } | { name: "key"; id: string } | { name: "activity" } | { name: "not-found" };
+  | { name: "keys" }
+  | { name: "key"; id: string }
+  | { name: "activity" }
+  | { name: "security" }
+  | { name: "reset-password" }
+  | { name: "canaries" }
+  | { name: "canary"; id: string }
+  | { name: "webhooks" }
+  | { name: "not-found" };
 
 export function parseRoute(pathname: string): Route {
   const path = pathname.replace(/\/+$/, "") || "/";
   if (path === "/" || path === "/keys") return { name: "keys" };
   if (path === "/activity") return { name: "activity" };
+  if (path === "/security") return { name: "security" };
+  if (path === "/reset-password") return { name: "reset-password" };
+  if (path === "/canaries") return { name: "canaries" };
+  if (path === "/alerts") return { name: "webhooks" };
+  const canary = /^\/canaries\/([^/]+)$/.exec(path);
+  if (canary?.[1]) return { name: "canary", id: decodeURIComponent(canary[1]) };
   const key = /^\/keys\/([^/]+)$/.exec(path);
   if (key?.[1]) return { name: "key", id: decodeURIComponent(key[1]) };
   return { name: "not-found" };
@@ -17,6 +31,10 @@ export const paths = {
   keys: () => "/",
   key: (id: string) => `/keys/${encodeURIComponent(id)}`,
   activity: () => "/activity",
+  security: () => "/security",
+  canaries: () => "/canaries",
+  canary: (id: string) => `/canaries/${encodeURIComponent(id)}`,
+  webhooks: () => "/alerts",
 };
 
 const listeners = new Set<() => void>();

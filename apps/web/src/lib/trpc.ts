@@ -15,6 +15,7 @@ export type KeyUsage = Outputs["keys"]["usage"]["data"];
 export type Allowance = Outputs["keys"]["allowance"];
 export type AuditEvent = Outputs["audit"]["list"]["events"][number];
 export type User = NonNullable<Outputs["auth"]["me"]["user"]>;
+export type RouterOutputsOf = Outputs;
 
 const meKey = () => getQueryKey(trpc.auth.me, undefined, "query");
 

@@ -1,8 +1,8 @@
 // The only module that imports Lucia (v3 is deprecated upstream): replacing it touches this file.
 import { DrizzlePostgreSQLAdapter } from "@lucia-auth/adapter-drizzle";
-import { eq, sessions, sql, users, type Database } from "@repo/db";
+import { and, eq, isNull, sessions, sql, users, type Database } from "@repo/db";
 import { Lucia, TimeSpan, type DatabaseSession, type DatabaseUser } from "lucia";
-import type { Tier } from "../config/tiers.js";
+import type { Tier } from "@repo/core";
 
 export interface LuciaOptions {
   cookieName: string;
@@ -26,12 +26,15 @@ class SessionAdapter extends DrizzlePostgreSQLAdapter {
         userId: sessions.userId,
         expiresAt: sessions.expiresAt,
         createdAt: sessions.createdAt,
+        lastSeenAt: sessions.lastSeenAt,
+        authenticatedAt: sessions.authenticatedAt,
         email: users.email,
         tier: users.tier,
       })
       .from(sessions)
       .innerJoin(users, eq(sessions.userId, users.id))
-      .where(eq(sessions.id, sql.placeholder("id")))
+      // A disabled account's sessions are deleted when it is disabled; this is the backstop.
+      .where(and(eq(sessions.id, sql.placeholder("id")), isNull(users.disabledAt)))
       .prepare("session_and_user");
   }
 
@@ -45,7 +48,11 @@ class SessionAdapter extends DrizzlePostgreSQLAdapter {
         id: row.id,
         userId: row.userId,
         expiresAt: row.expiresAt,
-        attributes: { createdAt: row.createdAt },
+        attributes: {
+          createdAt: row.createdAt,
+          lastSeenAt: row.lastSeenAt,
+          authenticatedAt: row.authenticatedAt,
+        },
       },
       { id: row.userId, attributes: { email: row.email, tier: row.tier } },
     ];
@@ -60,7 +67,11 @@ export function createLucia(db: Database, options: LuciaOptions) {
       expires: true,
       attributes: { secure: options.secureCookies, sameSite: "lax", path: "/" },
     },
-    getSessionAttributes: (attributes) => ({ createdAt: attributes.createdAt }),
+    getSessionAttributes: (attributes) => ({
+      createdAt: attributes.createdAt,
+      lastSeenAt: attributes.lastSeenAt,
+      authenticatedAt: attributes.authenticatedAt,
+    }),
     // Only these columns leave the adapter: never the password hash.
     getUserAttributes: (attributes) => ({ email: attributes.email, tier: attributes.tier }),
   });
@@ -72,7 +83,13 @@ export type { Session as LuciaSession, User as LuciaUser } from "lucia";
 declare module "lucia" {
   interface Register {
     Lucia: AuthLucia;
-    DatabaseSessionAttributes: { createdAt: Date };
+    DatabaseSessionAttributes: {
+      createdAt: Date;
+      lastSeenAt: Date;
+      authenticatedAt: Date;
+      ip?: string | null;
+      userAgent?: string | null;
+    };
     DatabaseUserAttributes: { email: string; tier: Tier };
   }
 }

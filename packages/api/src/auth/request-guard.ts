@@ -1,4 +1,4 @@
-import type { ErrorCode } from "../errors.js";
+import type { ErrorCode } from "@repo/core";
 
 type Headers = Record<string, string | string[] | undefined>;
 

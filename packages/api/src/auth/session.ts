@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { Database } from "@repo/db";
+import { and, eq, lt, ne, sessions, type Database } from "@repo/db";
 import { createLucia, type AuthLucia } from "./lucia.js";
 
 export interface SessionPolicy {
@@ -21,9 +21,13 @@ export interface ValidatedSession {
   user: SignedInUser;
   /** Session row id (the token's hash). */
   sessionId: string;
+  /** When the holder last proved who they are (sign-in or re-authentication). */
+  authenticatedAt: Date;
   /** Set-Cookie to send when Lucia extended the session. */
   refreshedCookie: string | undefined;
 }
+
+const LAST_SEEN_RESOLUTION_MS = 60_000;
 
 export type SessionManager = ReturnType<typeof createSessionManager>;
 
@@ -40,11 +44,22 @@ export function createSessionManager(db: Database, policy: SessionPolicy, now: (
     cookieName: policy.cookieName,
 
     /** Starts a session for a user who just proved who they are. Returns the Set-Cookie. */
-    async create(userId: string): Promise<{ sessionId: string; cookie: string }> {
+    async create(
+      userId: string,
+      origin: { ip: string; userAgent: string | undefined },
+    ): Promise<{ sessionId: string; cookie: string }> {
       const token = randomBytes(32).toString("base64url");
+      const at = now();
       const session = await lucia.createSession(
         userId,
-        { createdAt: now() },
+        {
+          createdAt: at,
+          lastSeenAt: at,
+          authenticatedAt: at,
+          ip: origin.ip,
+          // User agents are attacker-controlled: keep them bounded.
+          userAgent: origin.userAgent?.slice(0, 512) ?? null,
+        },
         { sessionId: hashToken(token) },
       );
       return { sessionId: session.id, cookie: lucia.createSessionCookie(token).serialize() };
@@ -56,14 +71,20 @@ export function createSessionManager(db: Database, policy: SessionPolicy, now: (
       if (!token || !/^[A-Za-z0-9_-]{43}$/.test(token)) return null;
       const { session, user } = await lucia.validateSession(hashToken(token));
       if (!session) return null;
-      const ageSeconds = (now().getTime() - session.createdAt.getTime()) / 1000;
+      const at = now();
+      const ageSeconds = (at.getTime() - session.createdAt.getTime()) / 1000;
       if (ageSeconds >= policy.absoluteLifetimeSeconds) {
         await lucia.invalidateSession(session.id);
         return null;
       }
+      // "Last seen" for the Security page, written at most once a minute per session.
+      if (at.getTime() - session.lastSeenAt.getTime() >= LAST_SEEN_RESOLUTION_MS) {
+        await db.update(sessions).set({ lastSeenAt: at }).where(eq(sessions.id, session.id));
+      }
       return {
         user: { id: user.id, email: user.email, tier: user.tier },
         sessionId: session.id,
+        authenticatedAt: session.authenticatedAt,
         refreshedCookie: session.fresh ? lucia.createSessionCookie(token).serialize() : undefined,
       };
     },
@@ -74,6 +95,52 @@ export function createSessionManager(db: Database, policy: SessionPolicy, now: (
 
     async invalidateAllForUser(userId: string): Promise<void> {
       await lucia.invalidateUserSessions(userId);
+    },
+
+    /** Ends every session of the user except `keepSessionId`; returns how many ended. */
+    async invalidateOthers(userId: string, keepSessionId: string): Promise<number> {
+      const ended = await db
+        .delete(sessions)
+        .where(and(eq(sessions.userId, userId), ne(sessions.id, keepSessionId)))
+        .returning({ id: sessions.id });
+      return ended.length;
+    },
+
+    /** Sudo mode: the holder just proved who they are again. */
+    async markAuthenticated(sessionId: string): Promise<void> {
+      await db.update(sessions).set({ authenticatedAt: now() }).where(eq(sessions.id, sessionId));
+    },
+
+    /** Deletes sessions past their idle expiry (housekeeping; validation already refuses them). */
+    async deleteExpired(): Promise<void> {
+      await db.delete(sessions).where(lt(sessions.expiresAt, now()));
+    },
+
+    /**
+     * The short-lived cookie that binds a second-factor step (or a passkey ceremony) to the
+     * browser that passed the first step. `null` clears it.
+     */
+    challengeCookie(value: string | null, maxAgeSeconds = 300): string {
+      return [
+        `${policy.cookieName}-challenge=${value ?? ""}`,
+        "Path=/trpc",
+        `Max-Age=${value === null ? 0 : maxAgeSeconds}`,
+        "HttpOnly",
+        "SameSite=Lax",
+        ...(policy.secureCookies ? ["Secure"] : []),
+      ].join("; ");
+    },
+
+    readChallenge(cookieHeader: string | undefined): string | undefined {
+      const name = `${policy.cookieName}-challenge=`;
+      for (const part of (cookieHeader ?? "").split(";")) {
+        const trimmed = part.trim();
+        if (trimmed.startsWith(name)) {
+          const value = trimmed.slice(name.length);
+          return /^[A-Za-z0-9_-]{43}$/.test(value) ? value : undefined;
+        }
+      }
+      return undefined;
     },
 
     /** Set-Cookie that removes the session cookie from the browser. */

@@ -34,6 +34,8 @@ export function toKeyDetail(row: ApiKey): KeyDetail {
     rate_limit_per_day: row.rateLimitPerDay,
     allowed_ips: row.allowedIps,
     revoked_reason: row.revokedReason,
+    rotated_to: row.rotatedToId,
+    rotated_from: row.rotatedFromId,
   };
 }
 

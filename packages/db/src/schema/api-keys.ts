@@ -9,6 +9,7 @@ import {
   timestamp,
   uniqueIndex,
   uuid,
+  type AnyPgColumn,
 } from "drizzle-orm/pg-core";
 import { users } from "./users.js";
 
@@ -40,10 +41,23 @@ export const apiKeys = pgTable(
     /** Null: active. Set once; revocation is irreversible. */
     revokedAt: timestamp({ withTimezone: true }),
     revokedReason: text(),
+    /**
+     * The lifetime the key was minted with, in seconds (null: never expires). A rotation gives
+     * the successor the same lifetime, whatever later edits did to this key's expiry.
+     */
+    lifetimeSeconds: integer(),
+    /** Set when the key was rotated: its successor. The key then lives out its grace period. */
+    rotatedToId: uuid().references((): AnyPgColumn => apiKeys.id, { onDelete: "set null" }),
+    /** The key this one replaced by rotation. */
+    rotatedFromId: uuid().references((): AnyPgColumn => apiKeys.id, { onDelete: "set null" }),
   },
   (t) => [
     uniqueIndex("api_keys_key_hash_idx").on(t.keyHash),
     index("api_keys_owner_created_idx").on(t.ownerId, t.createdAt.desc()),
+    // The expiry sweep (every minute) reads only live keys that expire: a small partial index.
+    index("api_keys_expiring_idx")
+      .on(t.expiresAt)
+      .where(sql`${t.revokedAt} is null and ${t.expiresAt} is not null`),
     check("api_keys_tier_check", sql`${t.tier} in ('free', 'pro')`),
   ],
 );

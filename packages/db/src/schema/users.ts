@@ -15,6 +15,8 @@ export const users = pgTable(
       .notNull()
       .default("free"),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    /** Set by an operator (`users disable`): the account cannot sign in. Null = enabled. */
+    disabledAt: timestamp({ withTimezone: true }),
   },
   (t) => [
     uniqueIndex("users_email_lower_idx").on(sql`lower(${t.email})`),

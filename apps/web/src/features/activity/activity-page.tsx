@@ -4,6 +4,7 @@ import { RelativeTime } from "../../components/relative-time.js";
 import { Link, paths } from "../../lib/router.js";
 import { trpc, type AuditEvent } from "../../lib/trpc.js";
 import { useNow } from "../../lib/use-now.js";
+import { describeBrowser } from "../account/describe-browser.js";
 import { describeEvent } from "./describe-event.js";
 
 const PAGE_SIZE = 50;
@@ -105,6 +106,9 @@ function EventRow({ event, now }: { event: AuditEvent; now: Date }) {
       <div className="event-meta">
         <RelativeTime iso={event.created_at} now={now} />
         {event.ip && <span className="muted mono small">{event.ip}</span>}
+        {event.user_agent && (
+          <span className="muted small">{describeBrowser(event.user_agent)}</span>
+        )}
       </div>
     </li>
   );

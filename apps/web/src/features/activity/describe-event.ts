@@ -1,4 +1,5 @@
 import { formatDate } from "../../lib/time.js";
+import { describeAccountEvent } from "../account/describe-account-event.js";
 
 interface EventLike {
   action: string;
@@ -27,6 +28,8 @@ export function describeEvent(event: EventLike): EventDescription {
   const details = (
     event.details && typeof event.details === "object" ? event.details : {}
   ) as Record<string, unknown>;
+  const account = describeAccountEvent(event.action, details);
+  if (account) return account;
   switch (event.action) {
     case "auth.sign_up":
       return { title: "Account created", facts: [], tone: "good" };

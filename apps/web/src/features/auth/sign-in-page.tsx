@@ -3,6 +3,8 @@ import { useId, useState, type FormEvent } from "react";
 import { readError } from "../../lib/errors.js";
 import { setSessionNotice, useSessionNotice } from "../../lib/session.js";
 import { clearAccountData, setSignedInUser, trpc, type User } from "../../lib/trpc.js";
+import { PasskeySignIn } from "../account/passkey-sign-in.js";
+import { SecondFactorForm } from "../account/second-factor-form.js";
 
 const NOTICES = {
   expired: "Your session has ended. Sign in again to continue.",
@@ -15,14 +17,20 @@ export function SignInPage() {
   const notice = useSessionNotice();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
+  const [secondStep, setSecondStep] = useState(false);
   // A new session starts from an empty cache: nothing of a previous account stays around.
-  const onSuccess = ({ user }: { user: User }) => {
+  const signedIn = (user: User) => {
     setSessionNotice(null);
     clearAccountData(queryClient);
     setSignedInUser(queryClient, user);
   };
-  const signIn = trpc.auth.signIn.useMutation({ onSuccess });
-  const signUp = trpc.auth.signUp.useMutation({ onSuccess });
+  const signIn = trpc.auth.signIn.useMutation({
+    onSuccess: (result) => {
+      if ("second_factor_required" in result) setSecondStep(true);
+      else signedIn(result.user);
+    },
+  });
+  const signUp = trpc.auth.signUp.useMutation({ onSuccess: ({ user }) => signedIn(user) });
   const pending = signIn.isPending || signUp.isPending;
   const failure = signIn.error ?? signUp.error;
   const error = failure ? readError(failure) : undefined;
@@ -38,6 +46,21 @@ export function SignInPage() {
     if (submitter?.value === "create") signUp.mutate({ email, password });
     else signIn.mutate({ email, password });
   };
+
+  if (secondStep) {
+    return (
+      <main className="center">
+        <SecondFactorForm
+          onSignedIn={signedIn}
+          onRestart={() => {
+            signIn.reset();
+            setPassword("");
+            setSecondStep(false);
+          }}
+        />
+      </main>
+    );
+  }
 
   return (
     <main className="center">
@@ -84,7 +107,10 @@ export function SignInPage() {
             {signUp.isPending ? "Creating account…" : "Create account"}
           </button>
         </div>
-        <p className="muted small">New accounts need a password of 8 to 256 characters.</p>
+        <p className="muted small">
+          New accounts need a password of 8 to 256 characters that is not a common one.
+        </p>
+        <PasskeySignIn onSignedIn={signedIn} />
       </form>
     </main>
   );

@@ -22,8 +22,14 @@ function created(name: string, nameHint?: string) {
   };
 }
 
-function setup(create: (input: unknown) => unknown) {
-  const calls = mockApi({ "keys.create": create });
+function setup(create: (input: unknown) => unknown, existing: unknown[] = []) {
+  const all = mockApi({ "keys.create": create, "keys.list": () => ({ data: existing }) });
+  // The form reads the key list (same-name warning): only the create calls matter here.
+  const calls = {
+    get made() {
+      return all.filter((call) => call.path === "keys.create");
+    },
+  };
   const onClose = vi.fn();
   const user = userEvent.setup();
   renderWithApi(<CreateKeyDialog allowance={FREE_ALLOWANCE} onClose={onClose} />);
@@ -47,7 +53,25 @@ describe("CreateKeyDialog", () => {
     expect(screen.getByText("Enter a whole number of days from 1 to 365.")).toBeTruthy();
     expect(screen.getByText("Choose at least one scope.")).toBeTruthy();
     expect(document.activeElement).toBe(name);
-    expect(calls).toEqual([]);
+    expect(calls.made).toEqual([]);
+  });
+
+  it("warns while the name is that of another active key, not of a revoked one", async () => {
+    const { user } = setup(
+      () => created("x"),
+      [
+        keyItem({ name: "prod-splunk", key_prefix: "sk_live_Ab12" }),
+        keyItem({ name: "old-sentinel", revoked_at: "2026-02-01T00:00:00Z" }),
+      ],
+    );
+    const name = screen.getByLabelText("Name");
+    await user.type(name, "  Prod-Splunk ");
+    const warning = await screen.findByText(/An active key is already called “prod-splunk”/);
+    expect(warning.textContent).toContain("sk_live_Ab12…");
+    expect(name.getAttribute("aria-describedby")).toContain(warning.id);
+    await user.clear(name);
+    await user.type(name, "old-sentinel");
+    expect(screen.queryByText(/An active key is already called/)).toBeNull();
   });
 
   it("creates the key and shows it once, copyable, until the user confirms storing it", async () => {
@@ -63,7 +87,7 @@ describe("CreateKeyDialog", () => {
     await user.click(screen.getByRole("button", { name: "Create key" }));
 
     const dialog = await screen.findByRole("dialog", { name: "Your new API key" });
-    expect(calls).toEqual([
+    expect(calls.made).toEqual([
       {
         path: "keys.create",
         input: {

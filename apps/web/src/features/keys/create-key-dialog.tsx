@@ -8,6 +8,7 @@ import { trpc, type Allowance } from "../../lib/trpc.js";
 import {
   EXPIRY_CHOICES,
   initialValues,
+  keysNamedLike,
   MAX_ALLOWED_IPS,
   NAME_MAX,
   serverFieldErrors,
@@ -15,13 +16,14 @@ import {
   type CreateKeyValues,
   type FieldErrors,
 } from "./create-key-form.js";
+import { ScopeCheckboxes } from "./scope-checkboxes.js";
 
 interface CreateKeyDialogProps {
   allowance: Allowance;
   onClose: () => void;
 }
 
-type Created = {
+export type Created = {
   name: string;
   key: string;
   prefix: string;
@@ -53,6 +55,7 @@ interface CreateKeyFormProps {
 
 export function CreateKeyForm({ allowance, onCancel, onCreated }: CreateKeyFormProps) {
   const utils = trpc.useUtils();
+  const existing = trpc.keys.list.useQuery();
   const [values, setValues] = useState<CreateKeyValues>(() => initialValues(allowance.scopes));
   const [errors, setErrors] = useState<FieldErrors>({});
   const [serverError, setServerError] = useState<ReadableError>();
@@ -70,6 +73,7 @@ export function CreateKeyForm({ allowance, onCancel, onCreated }: CreateKeyFormP
   const ids = {
     name: useId(),
     nameHelp: useId(),
+    nameTwin: useId(),
     expiry: useId(),
     custom: useId(),
     scopes: useId(),
@@ -127,6 +131,7 @@ export function CreateKeyForm({ allowance, onCancel, onCreated }: CreateKeyFormP
   const describedBy = (...list: (string | false | undefined)[]) =>
     list.filter(Boolean).join(" ") || undefined;
   const atLimit = allowance.active_keys >= allowance.max_active_keys;
+  const twins = keysNamedLike(existing.data?.data ?? [], values.name, new Date());
 
   return (
     <form ref={formRef} onSubmit={submit} noValidate aria-busy={create.isPending}>
@@ -147,7 +152,11 @@ export function CreateKeyForm({ allowance, onCancel, onCreated }: CreateKeyFormP
           value={values.name}
           onChange={(e) => set("name", e.target.value)}
           aria-invalid={errors.name ? true : undefined}
-          aria-describedby={describedBy(ids.nameHelp, errors.name && `${ids.name}-error`)}
+          aria-describedby={describedBy(
+            ids.nameHelp,
+            twins.length > 0 && ids.nameTwin,
+            errors.name && `${ids.name}-error`,
+          )}
           placeholder="prod-splunk-2026q2"
         />
         <p id={ids.nameHelp} className="help">
@@ -155,6 +164,14 @@ export function CreateKeyForm({ allowance, onCancel, onCreated }: CreateKeyFormP
           <code>staging-sentinel</code> or <code>tom-laptop-dev</code>. Names like “key1” or “test”
           make the activity log useless.
         </p>
+        {twins.length > 0 && (
+          <p id={ids.nameTwin} className="notice warn small" role="status">
+            An active key is already called “{twins[0]!.name}” (
+            <code>{twins.map((key) => `${key.key_prefix}…`).join(", ")}</code>). Two keys with one
+            name cannot be told apart in the list or the activity log: say what is different, e.g.
+            where this one runs.
+          </p>
+        )}
         <FieldError id={`${ids.name}-error`} message={errors.name} />
       </div>
 
@@ -205,25 +222,11 @@ export function CreateKeyForm({ allowance, onCancel, onCreated }: CreateKeyFormP
         <p className="help">
           Your {allowance.tier} tier includes these. Grant only what the integration needs.
         </p>
-        <div className="checks">
-          {allowance.scopes.map((scope) => (
-            <label key={scope} className="check">
-              <input
-                type="checkbox"
-                checked={values.scopes.includes(scope)}
-                onChange={(e) =>
-                  set(
-                    "scopes",
-                    e.target.checked
-                      ? [...values.scopes, scope]
-                      : values.scopes.filter((s) => s !== scope),
-                  )
-                }
-              />
-              <code>{scope}</code>
-            </label>
-          ))}
-        </div>
+        <ScopeCheckboxes
+          offered={allowance.scopes}
+          checked={values.scopes}
+          onChange={(scopes) => set("scopes", scopes)}
+        />
         <FieldError id={`${ids.scopes}-error`} message={errors.scopes} />
       </fieldset>
 

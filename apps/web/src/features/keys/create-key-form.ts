@@ -1,9 +1,13 @@
 import type { RouterInputs } from "@repo/api";
+import { keyStatus } from "../../lib/key-status.js";
 
 export type CreateKeyInput = RouterInputs["keys"]["create"];
 
 export const EXPIRY_CHOICES = [
   { value: "never", label: "Never" },
+  { value: "1h", label: "1 hour" },
+  { value: "8h", label: "8 hours" },
+  { value: "24h", label: "24 hours" },
   { value: "30", label: "30 days" },
   { value: "90", label: "90 days" },
   { value: "365", label: "365 days" },
@@ -52,7 +56,10 @@ export function toCreateInput(
   else if (name.length > NAME_MAX) errors.name = `Use at most ${NAME_MAX} characters.`;
 
   let days: number | undefined;
-  if (values.expiry === "custom") {
+  let hours: number | undefined;
+  if (values.expiry.endsWith("h")) {
+    hours = Number(values.expiry.slice(0, -1));
+  } else if (values.expiry === "custom") {
     const raw = values.customDays.trim();
     days = Number(raw);
     if (!/^\d+$/.test(raw) || days < 1 || days > 365) {
@@ -73,6 +80,7 @@ export function toCreateInput(
   if (Object.keys(errors).length > 0) return { errors };
   const input: CreateKeyInput = { name };
   if (days !== undefined) input.expires_in_days = days;
+  if (hours !== undefined) input.expires_in_hours = hours;
   // All scopes selected: leave it to the server's default, which is the same set.
   if (scopes.length < tierScopes.length) input.scopes = scopes as CreateKeyInput["scopes"];
   if (ips.length > 0) input.allowed_ips = ips;
@@ -89,4 +97,27 @@ export function serverFieldErrors(fields: Record<string, string>): FieldErrors {
     }
   }
   return errors;
+}
+
+interface NamedKey {
+  name: string;
+  key_prefix: string;
+  revoked_at: string | null;
+  expires_at: string | null;
+}
+
+/**
+ * The working keys already called `name` (compared trimmed, ignoring case): two keys with one
+ * name cannot be told apart in the list or the activity log, so the form warns before create.
+ */
+export function keysNamedLike<K extends NamedKey>(
+  keys: readonly K[],
+  name: string,
+  now: Date,
+): K[] {
+  const wanted = name.trim().toLowerCase();
+  if (wanted === "") return [];
+  return keys.filter(
+    (key) => key.name.trim().toLowerCase() === wanted && keyStatus(key, now) === "active",
+  );
 }

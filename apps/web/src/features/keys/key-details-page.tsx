@@ -9,7 +9,11 @@ import { Link, paths } from "../../lib/router.js";
 import { formatExact } from "../../lib/time.js";
 import { trpc, type KeyDetail } from "../../lib/trpc.js";
 import { useNow } from "../../lib/use-now.js";
+import { EditKeyAccessDialog } from "./edit-key-access-dialog.js";
+import { EditKeyName } from "./edit-key-name.js";
+import { KeyAddresses } from "./key-addresses.js";
 import { RevokeKeyDialog } from "./revoke-key-dialog.js";
+import { RotateKeyDialog } from "./rotate-key-dialog.js";
 import { DEFAULT_WINDOW } from "./usage-window.js";
 
 const numberFormat = new Intl.NumberFormat("en");
@@ -87,7 +91,10 @@ function When({ iso, now, empty }: { iso: string | null; now: Date; empty: strin
 function KeyDetails({ detail }: { detail: KeyDetail }) {
   const now = useNow();
   const [revoking, setRevoking] = useState(false);
+  const [rotating, setRotating] = useState(false);
+  const [editingAccess, setEditingAccess] = useState(false);
   const status = keyStatus(detail, now);
+  const canRotate = status === "active" && detail.rotated_to === null;
   const soon = expiresSoon(detail, now);
   return (
     <>
@@ -100,11 +107,19 @@ function KeyDetails({ detail }: { detail: KeyDetail }) {
           </>
         }
         actions={
-          status !== "revoked" && (
-            <button type="button" className="danger" onClick={() => setRevoking(true)}>
-              Revoke key
-            </button>
-          )
+          <>
+            {status !== "revoked" && <EditKeyName id={detail.id} name={detail.name} />}
+            {canRotate && (
+              <button type="button" onClick={() => setRotating(true)}>
+                Rotate key
+              </button>
+            )}
+            {status !== "revoked" && (
+              <button type="button" className="danger" onClick={() => setRevoking(true)}>
+                Revoke key
+              </button>
+            )}
+          </>
         }
       >
         <BackLink />
@@ -128,6 +143,18 @@ function KeyDetails({ detail }: { detail: KeyDetail }) {
         </section>
       )}
 
+      {detail.rotated_to && (
+        <p className="alert warn-alert" data-testid="rotated-to">
+          Rotated: replaced by <Link to={paths.key(detail.rotated_to)}>its successor</Link>.{" "}
+          {status === "active" && "This key keeps working until its expiry below."}
+        </p>
+      )}
+      {detail.rotated_from && (
+        <p className="notice info">
+          Replaces <Link to={paths.key(detail.rotated_from)}>the key it was rotated from</Link>.
+        </p>
+      )}
+
       <div className="details-grid">
         <section className="card" aria-labelledby="overview-title">
           <h2 id="overview-title">Overview</h2>
@@ -145,9 +172,13 @@ function KeyDetails({ detail }: { detail: KeyDetail }) {
               <When iso={detail.created_at} now={now} empty="—" />
             </Row>
             <Row label="Expires">
-              <span className={soon ? "expiring" : undefined}>
-                <When iso={detail.expires_at} now={now} empty="Never" />
-              </span>
+              {status === "revoked" ? (
+                <span className="muted">— (revoked)</span>
+              ) : (
+                <span className={soon ? "expiring" : undefined}>
+                  <When iso={detail.expires_at} now={now} empty="Never" />
+                </span>
+              )}
             </Row>
             <Row label="Last used">
               <When iso={detail.last_used_at} now={now} empty="Never" />
@@ -157,7 +188,14 @@ function KeyDetails({ detail }: { detail: KeyDetail }) {
         </section>
 
         <section className="card" aria-labelledby="access-title">
-          <h2 id="access-title">Access</h2>
+          <div className="block-head">
+            <h2 id="access-title">Access</h2>
+            {status !== "revoked" && (
+              <button type="button" className="small-button" onClick={() => setEditingAccess(true)}>
+                Edit access
+              </button>
+            )}
+          </div>
           <dl className="dl">
             <Row label="Scopes">
               <ul className="scopes wrap">
@@ -189,6 +227,8 @@ function KeyDetails({ detail }: { detail: KeyDetail }) {
         </section>
       </div>
 
+      <KeyAddresses id={detail.id} now={now} />
+
       <ErrorBoundary fallback={() => <UsageUnavailable />}>
         <Suspense fallback={<UsageLoading />}>
           <KeyUsagePanel detail={detail} />
@@ -196,6 +236,10 @@ function KeyDetails({ detail }: { detail: KeyDetail }) {
       </ErrorBoundary>
 
       {revoking && <RevokeKeyDialog keyToRevoke={detail} onClose={() => setRevoking(false)} />}
+      {rotating && <RotateKeyDialog keyToRotate={detail} onClose={() => setRotating(false)} />}
+      {editingAccess && (
+        <EditKeyAccessDialog keyToEdit={detail} onClose={() => setEditingAccess(false)} />
+      )}
     </>
   );
 }

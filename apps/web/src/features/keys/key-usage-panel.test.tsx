@@ -3,7 +3,7 @@ import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { KeyUsage } from "../../lib/trpc.js";
 import { mockApi, renderWithApi } from "../../test/api.js";
-import { keyDetail, usageFixture } from "../../test/usage.js";
+import { keyDetail, usageFixture } from "../../test/usage-fixtures.js";
 import KeyUsagePanel from "./key-usage-panel.js";
 
 const NOW = new Date("2026-05-17T12:00:00Z");
@@ -54,7 +54,7 @@ describe("KeyUsagePanel", () => {
   });
 
   it("warns when today is close to the cap", async () => {
-    serveUsage({ daily: [{ date: "2026-05-17", requests: 850, errors: 0 }] });
+    serveUsage({ daily: [{ date: "2026-05-17", requests: 850, errors: 0, quota_used: 850 }] });
     renderWithApi(<KeyUsagePanel detail={keyDetail()} />);
     expect((await screen.findByTestId("usage-today")).textContent).toBe(
       "850 of 1,000 requests (85%)",
@@ -65,7 +65,7 @@ describe("KeyUsagePanel", () => {
   });
 
   it("says when the daily limit is reached", async () => {
-    serveUsage({ daily: [{ date: "2026-05-17", requests: 1000, errors: 0 }] });
+    serveUsage({ daily: [{ date: "2026-05-17", requests: 1000, errors: 0, quota_used: 1000 }] });
     renderWithApi(<KeyUsagePanel detail={keyDetail()} />);
     expect((await screen.findByTestId("usage-today")).textContent).toBe(
       "1,000 of 1,000 requests (100%)",
@@ -140,7 +140,7 @@ describe("KeyUsagePanel", () => {
       success_rate: null,
       by_status: {},
       top_endpoints: [],
-      daily: [{ date: "2026-05-17", requests: 0, errors: 0 }],
+      daily: [{ date: "2026-05-17", requests: 0, errors: 0, quota_used: 0 }],
       rate_limit_hits_by_hour: [],
     });
     const user = userEvent.setup({ advanceTimers: vi.advanceTimersByTime });

@@ -34,6 +34,7 @@ import {
   todayUsage,
   WINDOW_CHOICES,
   windowLabel,
+  duringWindow,
   type WindowDays,
 } from "./usage-model.js";
 
@@ -74,7 +75,7 @@ export default function KeyUsagePanel({ detail }: { detail: KeyDetail }) {
         <div>
           <h2 id="usage-title">Usage</h2>
           <p className="muted small">
-            Requests made with this key in {windowLabel(days)}. Days and hours are UTC; the view
+            Requests made with this key {duringWindow(days)}. Days and hours are UTC; the view
             refreshes every 30 seconds.
           </p>
         </div>
@@ -168,7 +169,7 @@ function UsageBody({
             A client tried it <RelativeTime iso={revoked.lastTriedAt} now={now} />, after the key
             was revoked on {formatExact(revoked.revokedAt)}.{" "}
             {revoked.refused > 0 &&
-              `${plural(revoked.refused, "request was", "requests were")} refused with 401 in ${windowLabel(usage.window_days)}. `}
+              `${plural(revoked.refused, "request was", "requests were")} refused with 401 ${duringWindow(usage.window_days)}. `}
             Find the integration that still has it configured and give it a new key.
           </p>
         </div>
@@ -211,7 +212,7 @@ function EmptyUsage({
       <svg className="empty-icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false">
         <path d="M4 19V5m0 14h16M8 15v-3m4 3V9m4 6v-5" />
       </svg>
-      <p className="usage-empty-title">No requests in {windowLabel(days)}</p>
+      <p className="usage-empty-title">No requests {duringWindow(days)}</p>
       {detail.revoked_at === null ? (
         <>
           <p className="muted">
@@ -270,7 +271,7 @@ function Summary({ usage, detail }: { usage: KeyUsage; detail: KeyDetail }) {
   return (
     <dl className="stats" aria-label={`Summary, ${windowLabel(usage.window_days)}`}>
       <Stat label="Requests" value={formatCount(total)} testId="usage-total">
-        in {windowLabel(usage.window_days)}
+        {duringWindow(usage.window_days)}
       </Stat>
       <Stat
         label="Success rate"
@@ -523,7 +524,8 @@ function TodayBlock({ usage, limit, now }: { usage: KeyUsage; limit: number; now
         )}
       </dl>
       <p className="muted small">
-        Counts every request that reached the gateway today, refused ones included.
+        Counts the requests the daily limit counted today (accepted ones); refused requests use no
+        quota.
       </p>
     </Block>
   );
@@ -729,8 +731,8 @@ function RateLimitBlock({ usage, asTable }: { usage: KeyUsage; asTable: boolean 
     >
       {total === 0 ? (
         <p className="all-clear" data-testid="usage-no-429">
-          <span aria-hidden="true">✓ </span>No requests were rate limited in{" "}
-          {windowLabel(usage.window_days)}.
+          <span aria-hidden="true">✓ </span>No requests were rate limited{" "}
+          {duringWindow(usage.window_days)}.
         </p>
       ) : asTable ? (
         table

@@ -79,7 +79,8 @@ describe("KeysPage", () => {
     expect(within(revoked).queryByRole("button", { name: /Revoke/ })).toBeNull();
     expect(within(prod).getByRole("button", { name: "Revoke prod-splunk-2026q2" })).toBeTruthy();
 
-    const statuses = screen
+    // Within the table: the status filter's options carry the same words.
+    const statuses = within(screen.getByRole("table"))
       .getAllByText(/^(Active|Expired|Revoked)$/)
       .map((el) => el.closest("[data-status]")?.getAttribute("data-status"));
     expect(statuses).toEqual(["active", "active", "expired", "revoked"]);

@@ -7,6 +7,13 @@ import { Link, paths } from "../../lib/router.js";
 import { trpc, type Allowance, type KeyListItem } from "../../lib/trpc.js";
 import { useNow } from "../../lib/use-now.js";
 import { CreateKeyDialog } from "./create-key-dialog.js";
+import {
+  applyListView,
+  listViewSearch,
+  readListView,
+  SORTS,
+  type ListView,
+} from "./key-list-view.js";
 import { RevokeKeyDialog } from "./revoke-key-dialog.js";
 
 const numberFormat = new Intl.NumberFormat("en");
@@ -18,13 +25,23 @@ export function KeysPage() {
   const [creating, setCreating] = useState(false);
   const [revoking, setRevoking] = useState<KeyListItem | null>(null);
   const keys = list.data?.data;
+  const [view, setViewState] = useState<ListView>(() => readListView(window.location.search));
+  const setView = (next: ListView) => {
+    setViewState(next);
+    // The view lives in the URL: a filtered list can be shared and survives a reload.
+    window.history.replaceState(null, "", `${window.location.pathname}${listViewSearch(next)}`);
+  };
+  const atLimit =
+    allowance.data !== undefined && allowance.data.active_keys >= allowance.data.max_active_keys;
 
   const createButton = (
     <button
       type="button"
       className="primary"
       onClick={() => setCreating(true)}
-      disabled={!allowance.data}
+      disabled={!allowance.data || atLimit}
+      aria-describedby={atLimit ? "allowance-full" : undefined}
+      title={atLimit ? "Your tier's active key limit is reached: revoke a key first." : undefined}
     >
       <span aria-hidden="true">+</span> Create key
     </button>
@@ -49,7 +66,10 @@ export function KeysPage() {
       ) : keys && keys.length === 0 ? (
         <EmptyState allowance={allowance.data} onCreate={() => setCreating(true)} />
       ) : (
-        <KeysTable keys={keys ?? []} now={now} onRevoke={setRevoking} />
+        <>
+          <ListControls view={view} onChange={setView} />
+          <KeysTable keys={applyListView(keys ?? [], view, now)} now={now} onRevoke={setRevoking} />
+        </>
       )}
       {creating && allowance.data && (
         <CreateKeyDialog allowance={allowance.data} onClose={() => setCreating(false)} />
@@ -78,7 +98,12 @@ export function AllowanceMeter({ allowance }: { allowance: Allowance }) {
         optimum={0}
         aria-label={`${used} of ${max} active keys used on the ${tier} tier`}
       />
-      {full && <span className="small">Limit reached: revoke a key to create another.</span>}
+      {full && (
+        <span className="small" id="allowance-full">
+          Limit reached: your {tier} tier allows {max} active keys. Revoke one you no longer use to
+          create another.
+        </span>
+      )}
     </div>
   );
 }
@@ -113,6 +138,49 @@ function EmptyState({
         Create your first key
       </button>
     </section>
+  );
+}
+
+function ListControls({ view, onChange }: { view: ListView; onChange: (view: ListView) => void }) {
+  return (
+    <div className="list-controls" role="search">
+      <label>
+        Filter
+        <input
+          type="search"
+          value={view.q}
+          placeholder="Name or prefix"
+          onChange={(event) => onChange({ ...view, q: event.target.value })}
+        />
+      </label>
+      <label>
+        Status
+        <select
+          value={view.status}
+          onChange={(event) =>
+            onChange({ ...view, status: event.target.value as ListView["status"] })
+          }
+        >
+          <option value="all">All</option>
+          <option value="active">Active</option>
+          <option value="expired">Expired</option>
+          <option value="revoked">Revoked</option>
+        </select>
+      </label>
+      <label>
+        Sort
+        <select
+          value={view.sort}
+          onChange={(event) => onChange({ ...view, sort: event.target.value as ListView["sort"] })}
+        >
+          {SORTS.map((sort) => (
+            <option key={sort.value} value={sort.value}>
+              {sort.label}
+            </option>
+          ))}
+        </select>
+      </label>
+    </div>
   );
 }
 
@@ -166,6 +234,13 @@ function KeysTable({
           </tr>
         </thead>
         <tbody>
+          {keys.length === 0 && (
+            <tr>
+              <td colSpan={10} className="muted">
+                No key matches this filter.
+              </td>
+            </tr>
+          )}
           {keys.map((key) => {
             const status = keyStatus(key, now);
             const soon = expiresSoon(key, now);
@@ -198,7 +273,9 @@ function KeysTable({
                   <RelativeTime iso={key.created_at} now={now} />
                 </td>
                 <td>
-                  {key.expires_at ? (
+                  {status === "revoked" ? (
+                    <span className="muted">—</span>
+                  ) : key.expires_at ? (
                     <span className={soon ? "expiring" : status === "active" ? undefined : "muted"}>
                       {soon && (
                         <span aria-hidden="true" className="warn-icon">

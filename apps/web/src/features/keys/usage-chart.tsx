@@ -95,6 +95,15 @@ function CanvasBarChart({
     const gridColor = color("--chart-grid");
     const font = `12px ${style.fontFamily}`;
     const { xs, step } = data;
+    // uPlot gives a lone x value the whole scale from it onwards, so a one-day window drew its
+    // only bar against the left edge: an empty slot either side centres it (ticks stay on xs).
+    const lone = xs.length === 1;
+    const plotted = lone
+      ? {
+          xs: [xs[0]! - step, xs[0]!, xs[0]! + step],
+          series: data.series.map((values) => [null, values[0] ?? null, null]),
+        }
+      : data;
     const bars = uPlot.paths.bars!({ size: [0.72, 42, 1], radius: 0.15, align: 0 });
 
     const chart = new uPlot(
@@ -158,13 +167,14 @@ function CanvasBarChart({
         hooks: {
           setCursor: [
             (u: uPlot) => {
-              const index = u.cursor.idx;
-              setHovered(index === undefined || index === null ? null : index);
+              const at = u.cursor.idx;
+              const index = at === undefined || at === null ? null : lone ? at - 1 : at;
+              setHovered(index !== null && index >= 0 && index < xs.length ? index : null);
             },
           ],
         },
       },
-      [xs, ...data.series],
+      [plotted.xs, ...plotted.series] as uPlot.AlignedData,
       el,
     );
 

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
 import type { KeyDetail } from "../../lib/trpc.js";
-import { usageFixture } from "../../test/usage.js";
+import { usageFixture } from "../../test/usage-fixtures.js";
 import {
   dailySeries,
   dailySummary,
   dayRows,
+  duringWindow,
   endpointRows,
   formatDuration,
   formatLatency,
@@ -21,6 +22,14 @@ import {
 const NOON = new Date("2026-05-17T12:00:00Z");
 
 describe("formatting", () => {
+  it("names the window as a sentence reads it: today (UTC), never 'in today'", () => {
+    expect(duringWindow(1)).toBe("today (UTC)");
+    expect(duringWindow(7)).toBe("in the last 7 days");
+    expect(rateLimitSummary(usageFixture({ window_days: 1, rate_limit_hits_by_hour: [] }))).toBe(
+      "No rate-limited requests today (UTC).",
+    );
+  });
+
   it("shows shares with one decimal, never rounding failures away", () => {
     expect(formatPercent(0.8333)).toBe("83.3%");
     expect(formatPercent(1)).toBe("100%");
@@ -60,7 +69,7 @@ describe("today against the daily limit", () => {
 
   it("warns from 80% and says when the pace reaches the limit", () => {
     const usage = usageFixture({
-      daily: [{ date: "2026-05-17", requests: 850, errors: 0 }],
+      daily: [{ date: "2026-05-17", requests: 850, errors: 0, quota_used: 850 }],
     });
     const near = todayUsage(usage, 1000, new Date("2026-05-17T17:00:00Z"))!;
     expect(near.level).toBe("near");
@@ -71,7 +80,9 @@ describe("today against the daily limit", () => {
   });
 
   it("reports the limit as reached at or over the cap", () => {
-    const usage = usageFixture({ daily: [{ date: "2026-05-17", requests: 1000, errors: 3 }] });
+    const usage = usageFixture({
+      daily: [{ date: "2026-05-17", requests: 1000, errors: 3, quota_used: 1000 }],
+    });
     const today = todayUsage(usage, 1000, NOON)!;
     expect(today.level).toBe("reached");
     expect(today.limitAt).toBeNull();

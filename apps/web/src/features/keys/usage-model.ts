@@ -87,6 +87,11 @@ export function windowLabel(days: number): string {
   return days === 1 ? "today (UTC)" : `the last ${days} days`;
 }
 
+/** The window as an adverbial: "today (UTC)" or "in the last 7 days" (never "in today"). */
+export function duringWindow(days: number): string {
+  return days === 1 ? windowLabel(days) : `in ${windowLabel(days)}`;
+}
+
 // Status codes
 
 export type StatusTone = "ok" | "neutral" | "warn" | "danger";
@@ -274,7 +279,7 @@ export function rateLimitedTotal(usage: KeyUsage): number {
 
 export function rateLimitSummary(usage: KeyUsage): string {
   const total = rateLimitedTotal(usage);
-  if (total === 0) return `No rate-limited requests in ${windowLabel(usage.window_days)}.`;
+  if (total === 0) return `No rate-limited requests ${duringWindow(usage.window_days)}.`;
   const [worst] = [...usage.rate_limit_hits_by_hour].sort((a, b) => b.count - a.count);
   const hours = usage.rate_limit_hits_by_hour.filter((hit) => hit.count > 0).length;
   return (
@@ -308,7 +313,8 @@ export function todayUsage(usage: KeyUsage, limit: number, now: Date): TodayUsag
   if (!today || limit <= 0) return null;
   const dayStart = Date.parse(`${today.date}T00:00:00Z`);
   const elapsed = Math.min(Math.max(now.getTime() - dayStart, 0), DAY_S * 1000);
-  const used = today.requests;
+  // Quota use (accepted requests), as the daily limit and X-RateLimit-Remaining count it.
+  const used = today.quota_used;
   const ratio = used / limit;
   const level: CapLevel = used >= limit ? "reached" : ratio >= NEAR_LIMIT ? "near" : "ok";
   let projected: number | null = null;

@@ -1,0 +1,135 @@
+import { readFileSync } from "node:fs";
+import { summarize, type Sample } from "../src/measure.js";
+import type { BenchContext, BenchServer, Scenario, Target } from "../src/types.js";
+
+const KEY_COUNTS = [1, 1_000, 10_000, 100_000] as const;
+const MOST = KEY_COUNTS.at(-1)!;
+
+interface Memory {
+  rss: number;
+  heapUsed: number;
+  cachedKeys: number;
+  pendingUsageKeys: number;
+}
+
+const mb = (bytes: number) => `${(bytes / 1_048_576).toFixed(0)} MB`;
+const rate = (samples: Sample[]) =>
+  samples.reduce((n, s) => n + s.times.length, 0) / samples.reduce((t, s) => t + s.seconds, 0);
+
+async function call<T>(server: BenchServer, path: string, method = "GET"): Promise<T> {
+  const response = await fetch(server.url + path, { method });
+  if (!response.ok) throw new Error(`${path}: ${response.status}`);
+  return (await response.json()) as T;
+}
+
+/**
+ * One server with 100,000 distinct Pro keys (PostgreSQL): the cold path (every request a key
+ * not yet cached), then warm throughput with 1, 1,000, 10,000 and 100,000 keys in rotation in
+ * interleaved one-second rounds (each compared with the 1-key rounds of the same run), the
+ * 1-key load again after the 100,000-key rounds, server memory, bytes per cached key and per
+ * active key's usage state, and the duration of one usage flush per number of active keys.
+ */
+async function run(server: BenchServer, bench: BenchContext) {
+  const keys = JSON.parse(readFileSync(server.scaleKeysFile!, "utf8")) as string[];
+  const target = (n: number, extra: Partial<Target> = {}): Target => ({
+    path: "/api/v1/iocs",
+    apiKeys: keys.slice(0, n),
+    ...extra,
+  });
+  const rounds = Math.max(2, Math.round(bench.seconds));
+
+  await bench.sample(target(1), 2); // warm-up: JIT, connections
+  // One key's 90-day usage as its owner's dashboard asks for it (the account owns the scale keys).
+  const usageRequest: Target = {
+    path: `/api/v1/keys/${server.usageKeyId}/usage?days=90`,
+    headers: { cookie: server.listCookie },
+  };
+  const usageBefore: Sample[] = [];
+  for (let r = 0; r < rounds; r++) usageBefore.push(await bench.sample(usageRequest, 1));
+  const before = await call<Memory>(server, "/bench/memory");
+  const firstOneKey: Sample[] = [];
+  for (let r = 0; r < rounds; r++) firstOneKey.push(await bench.sample(target(1), 1));
+
+  // Cold: every request presents a key this process has not seen (each key once).
+  await call(server, "/bench/clear-key-cache", "POST");
+  const cold = await bench.sample(target(MOST, { amount: MOST }), 0);
+
+  const warm = new Map<number, Sample[]>(KEY_COUNTS.map((n) => [n, []]));
+  for (let r = 0; r < rounds; r++) {
+    // Rotate the order each round so drift on the machine hits every key count alike.
+    const order = KEY_COUNTS.map((_, i) => KEY_COUNTS[(i + r) % KEY_COUNTS.length]!);
+    for (const n of order) warm.get(n)!.push(await bench.sample(target(n), 1));
+  }
+  const loaded = await call<Memory>(server, "/bench/memory");
+
+  await new Promise((resolve) => setTimeout(resolve, 2_000)); // the last flushes land
+  const afterOneKey: Sample[] = [];
+  for (let r = 0; r < rounds; r++) afterOneKey.push(await bench.sample(target(1), 1));
+  const after = await call<Memory>(server, "/bench/memory");
+  const cleared = await call<Memory>(server, "/bench/clear-key-cache", "POST");
+  const usage = await call<{ bytesPerKey: number }>(server, `/bench/usage-bytes?n=${MOST}`);
+  const flushes = [];
+  for (const n of KEY_COUNTS) {
+    flushes.push(await call<{ keys: number; ms: number }>(server, `/bench/flush?n=${n}`, "POST"));
+  }
+  // The usage endpoint once the rollup tables hold every scale key's rows, against the same
+  // request before the load (nearly empty tables), same run.
+  const usageAfter: Sample[] = [];
+  for (let r = 0; r < rounds; r++) usageAfter.push(await bench.sample(usageRequest, 1));
+
+  const oneKey = rate(warm.get(1)!);
+  console.log(
+    `${"warm, distinct keys in rotation".padEnd(34)} ${"req/s".padStart(8)} ${"vs 1 key".padStart(9)}  per round`,
+  );
+  for (const n of KEY_COUNTS) {
+    const samples = warm.get(n)!;
+    const perRound = samples.map((s, i) => s.times.length / warm.get(1)![i]!.times.length);
+    console.log(
+      `${n.toLocaleString("en").padEnd(34)} ${rate(samples).toFixed(0).padStart(8)} ${(rate(samples) / oneKey).toFixed(2).padStart(8)}×  ${perRound.map((x) => x.toFixed(2)).join(" ")}` +
+        (n === MOST ? `  (goal ≥ 0.8×: ${rate(samples) / oneKey >= 0.8 ? "PASS" : "MISS"})` : ""),
+    );
+  }
+  const coldRate = cold.times.length / cold.seconds;
+  const warmMost = rate(warm.get(MOST)!);
+  console.log(
+    `cold: ${MOST.toLocaleString("en")} first lookups at ${coldRate.toFixed(0)} keys/s = ${(coldRate / warmMost).toFixed(2)}× the warm ${MOST.toLocaleString("en")}-key rate (goal ≥ 0.3×: ${coldRate / warmMost >= 0.3 ? "PASS" : "MISS"}); ${cold.failures} non-2xx`,
+  );
+  console.log(
+    `1 key before the 100,000-key load ${rate(firstOneKey).toFixed(0)} req/s, after it ${rate(afterOneKey).toFixed(0)} req/s (${(rate(afterOneKey) / rate(firstOneKey)).toFixed(2)}×)`,
+  );
+  console.log(
+    `server memory: RSS ${mb(before.rss)} before, ${mb(loaded.rss)} with ${loaded.cachedKeys.toLocaleString("en")} keys cached, ${mb(after.rss)} after the load; heap ${mb(before.heapUsed)} → ${mb(loaded.heapUsed)} → ${mb(after.heapUsed)}`,
+  );
+  console.log(
+    `bytes per cached key record: ${((after.heapUsed - cleared.heapUsed) / after.cachedKeys).toFixed(0)} (heap released by clearing the cache, over ${after.cachedKeys.toLocaleString("en")} keys; goal ≤ 2048)`,
+  );
+  console.log(
+    `bytes of usage state per active key between flushes: ${usage.bytesPerKey.toFixed(0)} (${MOST.toLocaleString("en")} keys; goal ≤ 1024)`,
+  );
+  console.log(
+    `${"usage flush, active keys".padEnd(34)} ${"ms".padStart(8)} ${"µs/key".padStart(9)} ${"keys/s".padStart(9)}`,
+  );
+  for (const f of flushes) {
+    console.log(
+      `${f.keys.toLocaleString("en").padEnd(34)} ${f.ms.toFixed(1).padStart(8)} ${((f.ms * 1000) / f.keys).toFixed(1).padStart(9)} ${((f.keys / f.ms) * 1000).toFixed(0).padStart(9)}`,
+    );
+  }
+  const before95 = summarize(usageBefore).p95Ms;
+  const after95 = summarize(usageAfter).p95Ms;
+  console.log(
+    `usage, 90 days, 50 connections: p95 ${before95.toFixed(1)} ms before the load, ${after95.toFixed(1)} ms with ${MOST.toLocaleString("en")} keys' rollups stored (${(after95 / before95).toFixed(2)}×); ${summarize(usageBefore).failures + summarize(usageAfter).failures} non-2xx`,
+  );
+}
+
+export const scale: Scenario = {
+  name: "scale: 1 to 100,000 active keys",
+  description:
+    "GET /api/v1/iocs with 1, 1k, 10k, 100k distinct cached keys in rotation; cold path; memory; flush per key",
+  skipReason: () =>
+    process.env.TEST_DATABASE_URL ? null : "needs TEST_DATABASE_URL (100,000 keys in PostgreSQL)",
+  nodeArgs: ["--expose-gc"],
+  serverEnv: () => ({ BENCH_SCALE_KEYS: String(MOST), BENCH_KEY_CACHE_TTL_SECONDS: "3600" }),
+  baseline: () => ({ path: "/api/v1/iocs" }),
+  subject: () => ({ path: "/api/v1/iocs" }),
+  run,
+};

@@ -1,0 +1,18 @@
+/**
+ * The honest baseline: a separate Fastify process with Fastify's defaults (no logger, no
+ * hooks, no plugins) answering `/bench/bare` with the body the data plane sends
+ * (BENCH_BARE_BODY) and `/healthz` with the app's. Prints one JSON line ({url}) when ready.
+ */
+import Fastify from "fastify";
+
+const body = JSON.parse(process.env.BENCH_BARE_BODY ?? "null") as unknown;
+const app = Fastify();
+app.get("/bench/cpu", () => process.cpuUsage());
+app.get("/bench/bare", (_request, reply) => {
+  void reply.header("cache-control", "no-store");
+  return body;
+});
+app.get("/healthz", () => ({ status: "ok" }));
+const url = await app.listen({ host: "127.0.0.1", port: 0 });
+process.stdout.write(`${JSON.stringify({ url })}\n`);
+process.once("SIGTERM", () => void app.close().then(() => process.exit(0)));

@@ -1,0 +1,246 @@
+import { isDatabaseUnavailable, queryRows, sql, type Database } from "@repo/db";
+import { safeError, writeAlertEvents } from "@repo/core";
+import ipaddr from "ipaddr.js";
+
+/** Rows kept per key in `api_key_addresses`: the most recently seen. */
+export const MAX_ADDRESSES_PER_KEY = 100;
+/** Distinct raw addresses buffered per key between writes (more in one interval are dropped). */
+const MAX_BUFFERED_PER_KEY = 500;
+/** Keys buffered between writes. */
+const MAX_BUFFERED_KEYS = 50_000;
+/** Raw address → recorded form, remembered for the busy addresses. */
+const MAX_NORMALIZED = 10_000;
+
+interface Seen {
+  firstMs: number;
+  lastMs: number;
+  requests: number;
+}
+
+export interface AddressRecorderOptions {
+  db: Database;
+  log: { warn(obj: object, msg: string): void };
+}
+
+const normalized = new Map<string, string | null>();
+
+/**
+ * How an address is recorded: IPv4 exactly (an IPv4-mapped IPv6 address as IPv4), IPv6 as
+ * its /64 (one host's privacy addresses rotate within it), e.g. `2001:db8:1:2::/64`.
+ */
+export function recordedAddress(raw: string): string | null {
+  let result = normalized.get(raw);
+  if (result !== undefined) return result;
+  try {
+    const address = ipaddr.process(raw);
+    if (address.kind() === "ipv4") result = address.toString();
+    else {
+      const parts = (address as ipaddr.IPv6).parts.slice(0, 4).concat([0, 0, 0, 0]);
+      result = `${new ipaddr.IPv6(parts).toString()}/64`;
+    }
+  } catch {
+    result = null;
+  }
+  if (normalized.size >= MAX_NORMALIZED) normalized.clear();
+  normalized.set(raw, result);
+  return result;
+}
+
+/**
+ * Where each key is used from: per key and client address, first seen, last seen and a
+ * request count, aggregated in memory per request (no I/O) and written with the usage
+ * flushes in one upsert. A key keeps its 100 most recently seen addresses; older ones are
+ * deleted when a write adds new ones. A failed write is kept and retried with the next.
+ */
+export function createAddressRecorder(options: AddressRecorderOptions) {
+  let buffer = new Map<string, Map<string, Seen>>();
+  let dropped = 0;
+  let failures = 0;
+
+  function record(keyId: string, rawAddress: string, atMs: number) {
+    let byAddress = buffer.get(keyId);
+    if (!byAddress) {
+      if (buffer.size >= MAX_BUFFERED_KEYS) return void dropped++;
+      byAddress = new Map();
+      buffer.set(keyId, byAddress);
+    }
+    const seen = byAddress.get(rawAddress);
+    if (seen) {
+      seen.requests++;
+      if (atMs > seen.lastMs) seen.lastMs = atMs;
+      if (atMs < seen.firstMs) seen.firstMs = atMs;
+    } else if (byAddress.size < MAX_BUFFERED_PER_KEY) {
+      byAddress.set(rawAddress, { firstMs: atMs, lastMs: atMs, requests: 1 });
+    } else dropped++;
+  }
+
+  /** Raw addresses folded into their recorded form (several IPv6 hosts share a /64). */
+  function rows(batch: Map<string, Map<string, Seen>>) {
+    const out: {
+      key_id: string;
+      address: string;
+      first_seen: string;
+      last_seen: string;
+      requests: number;
+    }[] = [];
+    for (const [keyId, byAddress] of batch) {
+      const merged = new Map<string, Seen>();
+      for (const [raw, seen] of byAddress) {
+        const address = recordedAddress(raw);
+        if (address === null) continue;
+        const into = merged.get(address);
+        if (!into) merged.set(address, { ...seen });
+        else {
+          into.requests += seen.requests;
+          into.firstMs = Math.min(into.firstMs, seen.firstMs);
+          into.lastMs = Math.max(into.lastMs, seen.lastMs);
+        }
+      }
+      for (const [address, seen] of merged) {
+        out.push({
+          key_id: keyId,
+          address,
+          first_seen: new Date(seen.firstMs).toISOString(),
+          last_seen: new Date(seen.lastMs).toISOString(),
+          requests: seen.requests,
+        });
+      }
+    }
+    return out;
+  }
+
+  function restore(failed: Map<string, Map<string, Seen>>) {
+    for (const [keyId, byAddress] of buffer) {
+      const into = failed.get(keyId);
+      if (!into) {
+        failed.set(keyId, byAddress);
+        continue;
+      }
+      for (const [raw, seen] of byAddress) {
+        const old = into.get(raw);
+        if (!old) into.set(raw, seen);
+        else {
+          old.requests += seen.requests;
+          old.firstMs = Math.min(old.firstMs, seen.firstMs);
+          old.lastMs = Math.max(old.lastMs, seen.lastMs);
+        }
+      }
+    }
+    buffer = failed;
+  }
+
+  /** Upserts the batch; resolves to how many addresses were new (alerts raised). */
+  async function write(batch: Map<string, Map<string, Seen>>): Promise<number> {
+    const input = rows(batch);
+    if (input.length === 0) return 0;
+    return options.db.transaction(async (tx) => {
+      // (xmax = 0): the row was inserted by this statement, not updated. A new address is
+      // compared with the key's first use as it stood before this write.
+      const inserted = await queryRows<{
+        key_id: string;
+        address: string;
+        first_seen_at: string | Date;
+        is_new: boolean;
+        owner_id: string;
+        key_prefix: string;
+      }>(
+        tx,
+        sql`
+          with input as (
+            select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
+              as t(key_id uuid, address text, first_seen timestamptz, last_seen timestamptz,
+                   requests bigint)
+          ), upserted as (
+            insert into api_key_addresses as a
+              (key_id, address, first_seen_at, last_seen_at, requests)
+            select i.key_id, i.address, i.first_seen, i.last_seen, i.requests
+              from input i
+             where exists (select 1 from api_keys k where k.id = i.key_id)
+            on conflict (key_id, address) do update set
+              first_seen_at = least(a.first_seen_at, excluded.first_seen_at),
+              last_seen_at = greatest(a.last_seen_at, excluded.last_seen_at),
+              requests = a.requests + excluded.requests
+            returning a.key_id, a.address, a.first_seen_at, (a.xmax = 0) as inserted
+          )
+          select u.key_id, u.address, u.first_seen_at, k.owner_id, k.key_prefix,
+                 coalesce(u.first_seen_at > (select min(b.first_seen_at) from api_key_addresses b
+                                              where b.key_id = u.key_id) + interval '1 day',
+                          false) as is_new
+            from upserted u
+            join api_keys k on k.id = u.key_id
+           where u.inserted`,
+      );
+      const grown = [...new Set(inserted.map((row) => row.key_id))];
+      if (grown.length > 0) {
+        await tx.execute(sql`
+          delete from api_key_addresses a
+           using (select key_id, address,
+                         row_number() over (partition by key_id
+                                            order by last_seen_at desc, address) as rank
+                    from api_key_addresses
+                   where key_id = any(${`{${grown.join(",")}}`}::uuid[])) r
+           where a.key_id = r.key_id and a.address = r.address
+             and r.rank > ${MAX_ADDRESSES_PER_KEY}`);
+      }
+      const fresh = inserted.filter((row) => row.is_new);
+      // `key.new_address`, committed with the address rows (a retried batch finds them
+      // recorded and raises nothing twice).
+      await writeAlertEvents(
+        tx,
+        fresh.map((row) => {
+          const firstSeenAt = new Date(row.first_seen_at);
+          return {
+            ownerId: row.owner_id,
+            type: "key.new_address" as const,
+            atMs: firstSeenAt.getTime(),
+            data: {
+              key_id: row.key_id,
+              key_prefix: row.key_prefix,
+              address: row.address,
+              first_seen_at: firstSeenAt.toISOString().replace(/\.\d{3}Z$/, "Z"),
+            },
+          };
+        }),
+      );
+      return fresh.length;
+    });
+  }
+
+  return {
+    record,
+    get pending() {
+      return buffer.size;
+    },
+    /** Writes what is buffered; never throws (a failed write is kept for the next one). */
+    async flush(): Promise<boolean> {
+      if (dropped > 0) {
+        options.log.warn({ dropped }, "address buffer full: some client addresses not recorded");
+        dropped = 0;
+      }
+      if (buffer.size === 0) return true;
+      const batch = buffer;
+      buffer = new Map();
+      try {
+        await write(batch);
+      } catch (error) {
+        failures++;
+        if (!isDatabaseUnavailable(error) && failures >= 3) {
+          // Not an outage and not going away by retrying (as for usage): say what is given up.
+          options.log.warn({ error: safeError(error), keys: batch.size }, "addresses dropped");
+          failures = 0;
+          return false;
+        }
+        restore(batch);
+        options.log.warn(
+          { error: safeError(error), attempt: failures },
+          "address write failed: kept in memory, retrying",
+        );
+        return false;
+      }
+      failures = 0;
+      return true;
+    },
+  };
+}
+
+export type AddressRecorder = ReturnType<typeof createAddressRecorder>;

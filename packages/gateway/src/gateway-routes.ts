@@ -1,0 +1,445 @@
+import replyFrom from "@fastify/reply-from";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { ApiError } from "@repo/core";
+import { sendError } from "@repo/core";
+import { extractCredential } from "./extract-credential.js";
+import type { KeyRecord } from "./key-cache.js";
+import type { Quota } from "./rate-limit.js";
+import { DATA_ROUTES, type DataRoute } from "@repo/core";
+import { readQuery } from "./data-query.js";
+import { NOT_FOUND, refusal } from "./refusals.js";
+import { resolveScope, type RouteScope } from "./scopes.js";
+import {
+  createGateway,
+  setQuotaHeaders,
+  verifyApiKey,
+  type Gateway,
+  type GatewayOptions,
+  type Verification,
+} from "./verify.js";
+
+export interface GatewayPluginOptions extends GatewayOptions {
+  /**
+   * The threat-intel data API to forward authenticated requests to. Unset: the data routes
+   * answer with an echo of the verified key context.
+   */
+  upstreamUrl?: string;
+  /**
+   * The origin the data API is served on, apart from the dashboard's (e.g.
+   * https://data.example.com). Set: data routes answer only for that host.
+   */
+  dataApiOrigin?: string;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** The data plane: key cache, limits, usage (see gateway/verify.ts). */
+    gateway: Gateway;
+  }
+  interface FastifyRequest {
+    /** Set on data routes by the gateway's onRequest hook. */
+    gatewayState: RequestState | null;
+  }
+}
+
+/** A declared data route as the gateway serves it, prepared once at start. */
+interface RouteInfo {
+  route: DataRoute;
+  /** Path as recorded in the usage rollups (parameters as `:id`). */
+  label: string;
+  taxii: boolean;
+  /** What a request takes from the key's quota, in requests. */
+  cost: number;
+  scope: RouteScope;
+}
+
+interface RequestState {
+  route: RouteInfo;
+  /** Null: the route needs no scope (whoami). */
+  scope: string | null;
+  /** The query the upstream receives (canonical, credentials removed), with its `?`. */
+  search: string;
+  /** When the request was verified (epoch ms): its minute and day in the usage rollups. */
+  atMs: number;
+  /** The key the request is attributed to (usage), whatever the outcome. */
+  key: KeyRecord | undefined;
+  quota: Quota | undefined;
+  /** True once the key passed every check and the limiter took the route's cost. */
+  verified: boolean;
+}
+
+/**
+ * Headers the upstream never gets from the client, by name lower-cased with `_` read as `-`
+ * (CGI-style stacks fold both spellings into one variable): credentials, the session,
+ * identity and forwarding headers the gateway sets itself, and hop-by-hop headers.
+ */
+const DROPPED_REQUEST_HEADERS = new Set([
+  "authorization",
+  "proxy-authorization",
+  "x-api-key",
+  "api-key",
+  "apikey",
+  "cookie",
+  "forwarded",
+  "x-real-ip",
+  "x-client-ip",
+  "true-client-ip",
+  "connection",
+  "keep-alive",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-connection",
+]);
+const DROPPED_REQUEST_PREFIX = /^(x-consumer-|x-forwarded-)/;
+
+/**
+ * Response headers an upstream answer never carries to the client: cookies (they would land
+ * on our origin), caching and security policy (ours apply), and limit headers (ours describe
+ * the key's quota; the upstream's would contradict them).
+ */
+const DROPPED_RESPONSE_HEADERS = new Set([
+  "set-cookie",
+  "set-cookie2",
+  "cache-control",
+  "expires",
+  "pragma",
+  "vary",
+  "content-security-policy",
+  "content-security-policy-report-only",
+  "x-content-type-options",
+  "x-frame-options",
+  "refresh",
+  "clear-site-data",
+  "retry-after",
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "upgrade",
+]);
+const DROPPED_RESPONSE_PREFIX = /^(x-ratelimit-|access-control-)/;
+
+/**
+ * On every data-route answer, proxied or not: upstream content can never run as the
+ * dashboard (a sandboxed, script-less document with no origin of its own), is never
+ * content-sniffed, and is never stored by a shared cache or served to another key.
+ */
+const DATA_RESPONSE_HEADERS = {
+  "content-security-policy": "default-src 'none'; sandbox",
+  "x-content-type-options": "nosniff",
+  "cache-control": "private, no-store",
+  vary: "Authorization, X-API-Key",
+};
+
+/** Path parameters a scope check could be fooled by once the upstream decodes them. */
+// eslint-disable-next-line no-control-regex
+const UNSAFE_PARAM = /[/\\%?#\u0000-\u001f\u007f]|^\.\.?$/;
+
+/** The Forwarded header's `for=`: IPv6 addresses quoted and bracketed (RFC 7239). */
+function forwardedFor(ip: string) {
+  return ip.includes(":") ? `for="[${ip}]"` : `for=${ip}`;
+}
+
+/**
+ * Mounts the data plane: exactly the declared routes (DATA_ROUTES), nothing under them or
+ * beside them, so a path that is not one of them is the app's 404 and never forwarded; the
+ * router's one decoding of the path is the only normalization. Every request is verified in
+ * an onRequest hook, before any body is read; usage is recorded in onResponse for every
+ * request attributed to a key. Returns the gateway, whose `keysChanged` the server wires to
+ * `ApiDeps.onKeysChanged`.
+ */
+export async function registerGateway(
+  app: FastifyInstance,
+  options: GatewayPluginOptions,
+): Promise<Gateway> {
+  const gateway = await createGateway(options);
+  app.decorate("gateway", gateway);
+  // A plain request property (null-initialised, so every request keeps one shape).
+  app.decorateRequest("gatewayState", null);
+  const dataHost = options.dataApiOrigin ? new URL(options.dataApiOrigin).host : undefined;
+
+  /**
+   * The onRequest hook, in callback style: when the key is in memory the whole check is
+   * synchronous and the request goes on without a promise or a microtask hop (the hot path).
+   * An error answer is sent without calling `done`, which ends the hook chain.
+   */
+  function authenticate(
+    route: RouteInfo,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done: () => void,
+  ) {
+    void reply.headers(DATA_RESPONSE_HEADERS);
+    // With a data origin of its own, the data plane does not answer on the dashboard's.
+    if (dataHost !== undefined && request.host !== dataHost) {
+      void sendError(request, reply, NOT_FOUND);
+      return;
+    }
+    const params = request.params as Record<string, string> | undefined;
+    if (params) {
+      for (const name in params) {
+        if (UNSAFE_PARAM.test(params[name]!)) {
+          void sendError(request, reply, NOT_FOUND);
+          return;
+        }
+      }
+    }
+    const url = request.url;
+    const queryAt = url.indexOf("?");
+    const query = readQuery(queryAt === -1 ? "" : url.slice(queryAt + 1), route.scope.params);
+    if (!query.ok) {
+      void sendError(
+        request,
+        reply,
+        refusal("validation_error", {
+          message:
+            query.reason === "repeated"
+              ? "A parameter that chooses the scope was sent more than once or as an array. Send it once."
+              : "The query string is not valid percent-encoding.",
+        }),
+      );
+      return;
+    }
+    const scope = resolveScope(route.scope, query.chosen, request.headers.accept);
+    const atMs = gateway.nowMs();
+    const verification = verifyApiKey(gateway, {
+      credential: extractCredential(request, route.taxii, query.credentials),
+      clientIp: request.ip,
+      scope,
+      nowMs: atMs,
+      cost: route.cost,
+    });
+    const state: RequestState = {
+      route,
+      scope,
+      search: query.search,
+      atMs,
+      key: undefined,
+      quota: undefined,
+      verified: false,
+    };
+    if (verification instanceof Promise) {
+      verification.then((result) => settle(request, reply, state, result, done), done);
+    } else settle(request, reply, state, verification, done);
+  }
+
+  function settle(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    state: RequestState,
+    result: Verification,
+    done: () => void,
+  ) {
+    state.key = result.key;
+    state.quota = result.quota;
+    state.verified = result.ok;
+    request.gatewayState = state;
+    if (result.quota) {
+      setQuotaHeaders(reply, result.quota);
+      if (result.key) gateway.alerts.quota(result.key, result.quota, state.atMs);
+    }
+    if (result.ok) return done();
+    if (result.canary) gateway.alerts.canaryTriggered(result.canary, request, state.atMs);
+    else if (result.key) {
+      // A known key refused as invalid or expired: it was revoked or has expired.
+      const code = result.error.appCode;
+      if (code === "invalid_api_key" || code === "expired_api_key") {
+        const how = code === "expired_api_key" ? "expired" : "revoked";
+        gateway.alerts.revokedKeyUsed(result.key, how, request, state.atMs);
+      }
+    }
+    if (result.error.status >= 500)
+      request.log.warn({ code: result.error.appCode }, "data request not verified");
+    void sendError(request, reply, result.error);
+  }
+
+  function recordUsage(request: FastifyRequest, reply: FastifyReply) {
+    const s = request.gatewayState;
+    if (!s?.key) return;
+    gateway.usage.record({
+      keyId: s.key.id,
+      atMs: s.atMs,
+      route: s.route.label,
+      status: reply.statusCode,
+      latencyMs: reply.elapsedTime,
+      // What the limiter took: accepted requests only (a verified request was accepted).
+      quota: s.verified ? s.route.cost : 0,
+      address: request.ip,
+    });
+  }
+
+  const upstream = options.upstreamUrl;
+
+  function echo(request: FastifyRequest, reply: FastifyReply) {
+    const s = request.gatewayState!;
+    const key = s.key!;
+    const quota = s.quota!;
+    void reply.header("cache-control", "no-store");
+    return {
+      data: {
+        authenticated: true,
+        mode: "echo",
+        message:
+          "Your API key works. No upstream data API is configured on this server (UPSTREAM_URL), so this endpoint only echoes what the gateway verified.",
+        key: {
+          id: key.id,
+          key_prefix: key.keyPrefix,
+          tier: key.tier,
+          scopes: key.scopeList,
+        },
+        request: {
+          method: request.method,
+          path: targetPath(s.route, request.params),
+          required_scope: s.scope,
+          cost: s.route.cost,
+        },
+        rate_limit: {
+          minute: {
+            limit: key.limits.perMinute,
+            remaining: quota.minuteRemaining,
+            reset: quota.minuteReset,
+          },
+          day: { limit: key.limits.perDay, remaining: quota.dayRemaining, reset: quota.dayReset },
+        },
+      },
+    };
+  }
+
+  function proxy(request: FastifyRequest, reply: FastifyReply) {
+    const s = request.gatewayState!;
+    const key = s.key!;
+    const body = request.body as Buffer | undefined;
+    // The path alone: reply-from decodes what it is given and refuses a `../` even inside a
+    // query value (which is data, forwarded encoded), and appends the client's own query
+    // when given none. The canonical query goes through `queryString` instead.
+    return reply.from(targetPath(s.route, request.params), {
+      queryString: () => s.search.slice(1),
+      // The body as it arrived (a raw buffer: see the content parser below), byte for byte,
+      // with its content type as sent (reply-from would re-serialise JSON and drop charset).
+      ...(body === undefined
+        ? {}
+        : {
+            body,
+            contentType: request.headers["content-type"] ?? "application/octet-stream",
+          }),
+      rewriteRequestHeaders: (_req, headers) => {
+        const out: Record<string, string | string[] | undefined> = {};
+        const named = connectionTokens(headers.connection);
+        for (const [name, value] of Object.entries(headers)) {
+          const folded = name.replaceAll("_", "-");
+          if (DROPPED_REQUEST_HEADERS.has(folded) || DROPPED_REQUEST_PREFIX.test(folded)) continue;
+          if (named?.has(folded)) continue;
+          out[name] = value;
+        }
+        out["x-forwarded-for"] = request.ip;
+        out.forwarded = forwardedFor(request.ip);
+        out["x-consumer-key-id"] = key.id;
+        out["x-consumer-owner-id"] = key.ownerId;
+        out["x-consumer-tier"] = key.tier;
+        out["x-consumer-scopes"] = key.scopeList.join(" ");
+        return out;
+      },
+      rewriteHeaders: (headers) => {
+        const out: Record<string, string | string[] | undefined> = {};
+        for (const [name, value] of Object.entries(headers)) {
+          if (DROPPED_RESPONSE_HEADERS.has(name) || DROPPED_RESPONSE_PREFIX.test(name)) continue;
+          out[name] = value;
+        }
+        return Object.assign(out, DATA_RESPONSE_HEADERS);
+      },
+      onError: (errorReply, { error }) => {
+        request.log.warn({ error: { type: error.name } }, "upstream request failed");
+        void sendError(request, errorReply as FastifyReply, new ApiError("upstream_unavailable"));
+      },
+    });
+  }
+
+  /** The key presenting the request, about itself: no scope needed, no quota taken. */
+  function whoami(request: FastifyRequest, reply: FastifyReply) {
+    const s = request.gatewayState!;
+    const key = s.key!;
+    const quota = s.quota!;
+    void reply.header("cache-control", "no-store");
+    return {
+      data: {
+        id: key.id,
+        key_prefix: key.keyPrefix,
+        name: key.name,
+        tier: key.tier,
+        scopes: key.scopeList,
+        expires_at:
+          key.expiresAtMs === null
+            ? null
+            : new Date(key.expiresAtMs).toISOString().replace(/\.\d{3}Z$/, "Z"),
+        rate_limit_per_minute: key.limits.perMinute,
+        rate_limit_per_day: key.limits.perDay,
+        remaining_minute: quota.minuteRemaining,
+        remaining_day: quota.dayRemaining,
+        allowed_ips: key.allowedIps,
+      },
+    };
+  }
+
+  // Hooks and routes in their own encapsulated context (reply-from and the raw body parser
+  // stay local to it).
+  await app.register(async (scope) => {
+    if (upstream) await scope.register(replyFrom, { base: upstream });
+    // Bodies are forwarded as received: re-serialising JSON would change what a duplicate
+    // key or a large number means to the upstream. Any content type; the body limit applies.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) =>
+      done(null, body),
+    );
+    for (const route of DATA_ROUTES) {
+      const info: RouteInfo = {
+        route,
+        label: route.path.replace(/:[A-Za-z]+/g, ":id"),
+        taxii: route.taxii,
+        cost: route.cost,
+        scope: gateway.routeScopes.get(route.id)!,
+      };
+      scope.route({
+        method: [...route.methods],
+        url: route.path,
+        onRequest: (request, reply, done) => authenticate(info, request, reply, done),
+        onResponse: (request, reply, done) => {
+          recordUsage(request, reply);
+          done();
+        },
+        handler: route.id === "whoami" ? whoami : upstream ? proxy : echo,
+      });
+      const allow = [...route.methods, ...(route.methods.includes("GET") ? ["HEAD"] : [])];
+      const others = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].filter(
+        (method) => !allow.includes(method),
+      );
+      scope.route({
+        method: others,
+        url: route.path,
+        handler: (_request, reply) => {
+          void reply.header("allow", allow.join(", "));
+          throw new ApiError("method_not_allowed");
+        },
+      });
+    }
+    scope.addHook("onClose", async () => {
+      await gateway.close();
+    });
+  });
+  return gateway;
+}
+
+/** The upstream path: the declared template with each parameter re-encoded. */
+function targetPath(route: RouteInfo, params: unknown): string {
+  const values = params as Record<string, string> | undefined;
+  return route.route.path.replace(/:([A-Za-z]+)/g, (_match, name: string) =>
+    encodeURIComponent(values?.[name] ?? ""),
+  );
+}
+
+/** Header names a `Connection` header lists (hop-by-hop by declaration). */
+function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const text = Array.isArray(value) ? value.join(",") : value;
+  return new Set(text.split(",").map((token) => token.trim().toLowerCase().replaceAll("_", "-")));
+}

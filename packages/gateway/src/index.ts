@@ -1,0 +1,18 @@
+// The data plane: API-key verification, key cache, limits, usage metering and the upstream proxy.
+export { registerGateway, type GatewayPluginOptions } from "./gateway-routes.js";
+export {
+  verifyApiKey,
+  createGateway,
+  type Gateway,
+  type GatewayOptions,
+  type Verification,
+} from "./verify.js";
+export { extractCredential } from "./extract-credential.js";
+export { DEFAULT_SCOPE_RULES, scopeMapSchema, type ScopeRule } from "./scopes.js";
+export {
+  createPostgresUsageSink,
+  createUsageRecorder,
+  type UsageSink,
+  type UsageBatch,
+  type UsageEvent,
+} from "./usage-meter.js";

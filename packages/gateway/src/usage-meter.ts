@@ -1,0 +1,630 @@
+import { isDatabaseUnavailable, sql, type Database } from "@repo/db";
+import {
+  safeError,
+  writeAlertEvents,
+  writeCanaryTriggers,
+  type AlertEventInput,
+  type CanaryTriggerInput,
+} from "@repo/core";
+import { bucketIndex } from "@repo/core";
+import type { AddressRecorder } from "./address-recorder.js";
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
+/** Distinct paths kept per rollup cell; the rest are counted under "(other)". */
+const MAX_ROUTES_PER_CELL = 50;
+
+/** One request attributed to a key (any status). */
+export interface UsageEvent {
+  keyId: string;
+  atMs: number;
+  /** Request path without query string (see `routeLabel`). */
+  route: string;
+  status: number;
+  latencyMs: number;
+  /** Quota the request consumed, in requests (0 when it was refused or costs nothing). */
+  quota?: number;
+  /** The client address (recorded per key by the address recorder). */
+  address?: string;
+}
+
+/**
+ * Counts by name for the handful of names one cell sees (statuses, routes, latency buckets),
+ * as one flat array `[name, count, name, count, …]`, created at its exact size. An object
+ * keyed by status code or a 140-slot histogram would cost kilobytes per active key (V8 gives
+ * `{"200": n}` a 200-slot elements store, and a pushed-to array room for 17 entries).
+ */
+export type Tally<Name extends string | number> = (Name | number)[];
+
+/** `tally` with `n` more for `name`; assign the result back (the first add allocates). */
+function tallyAdd<Name extends string | number>(
+  tally: Tally<Name>,
+  name: Name,
+  n: number,
+): Tally<Name> {
+  if (tally.length === 0) return [name, n];
+  for (let i = 0; i < tally.length; i += 2) {
+    if (tally[i] === name) {
+      (tally[i + 1] as number) += n;
+      return tally;
+    }
+  }
+  tally.push(name, n);
+  return tally;
+}
+
+function tallyEach<Name extends string | number>(
+  tally: Tally<Name>,
+  visit: (name: Name, count: number) => void,
+) {
+  for (let i = 0; i < tally.length; i += 2) visit(tally[i] as Name, tally[i + 1] as number);
+}
+
+export function tallyGet<Name extends string | number>(tally: Tally<Name>, name: Name): number {
+  for (let i = 0; i < tally.length; i += 2) if (tally[i] === name) return tally[i + 1] as number;
+  return 0;
+}
+
+/** `{name: count}`, as the rollup rows store it. */
+export function tallyObject(tally: Tally<string | number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  tallyEach(tally, (name, count) => (out[name] = count));
+  return out;
+}
+
+/** The dense histogram (no trailing empty buckets) of a tally of bucket indexes. */
+function histogram(tally: Tally<number>): number[] {
+  let length = 0;
+  tallyEach(tally, (bucket) => (length = Math.max(length, bucket + 1)));
+  const dense = new Array<number>(length).fill(0);
+  tallyEach(tally, (bucket, count) => (dense[bucket]! += count));
+  return dense;
+}
+
+function addRoute(routes: Tally<string>, route: string, n: number): Tally<string> {
+  const known = routes.length < MAX_ROUTES_PER_CELL * 2 || routes.includes(route);
+  return tallyAdd(routes, known ? route : "(other)", n);
+}
+
+export interface Cell {
+  keyId: string;
+  /** Start of the UTC minute or day, epoch ms. */
+  start: number;
+  requests: number;
+  byStatus: Tally<number>;
+  routes: Tally<string>;
+  latencySumMs: number;
+  /** Requests per latency bucket (see @repo/core histogram). */
+  latency: Tally<number>;
+  /** Quota consumed by accepted requests (traffic is `requests`). */
+  quotaUsed: number;
+}
+
+export interface DayCell extends Cell {
+  rateLimitedByHour: number[];
+}
+
+/** Everything one key did since the last successful write. */
+export interface KeyUsage {
+  keyId: string;
+  requests: number;
+  lastUsedAtMs: number;
+  /** Per UTC minute, oldest first (nearly always one: the current minute). */
+  minutes: Cell[];
+}
+
+/** What a sink writes at once: a bounded slice of the buffer and its day rollups. */
+export interface UsageBatch {
+  keys: KeyUsage[];
+  days: DayCell[];
+}
+
+/**
+ * Where usage goes. Postgres rollups today; an event store (ClickHouse, …) can take over
+ * behind the same interface when volume outgrows them.
+ */
+export interface UsageSink {
+  /**
+   * Writes a batch (a bounded number of keys, see `KEYS_PER_WRITE`) atomically: all of it or nothing, so a
+   * retry cannot double count.
+   */
+  write(batch: UsageBatch): Promise<void>;
+  /** Deletes rollups that start before `beforeMs`. */
+  prune(beforeMs: number): Promise<void>;
+}
+
+/**
+ * Keys per write: each statement stays the same bounded size however many keys were active,
+ * so a flush's cost per key is flat and no statement holds the database for long.
+ */
+export const KEYS_PER_WRITE = 2_000;
+
+export interface UsageLogger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface UsageRecorderOptions {
+  sink: UsageSink;
+  /** How often buffered usage is written (the most a hard crash can lose). */
+  flushIntervalMs: number;
+  /** Keys per statement (default `KEYS_PER_WRITE`). */
+  keysPerWrite?: number;
+  /** Minute cells held while the database is unreachable; key totals are always kept. */
+  maxBufferedCells?: number;
+  retentionDays?: number;
+  /**
+   * false: count `total_requests`/`last_used_at` only, without the per-minute and per-day
+   * rollups the usage analytics read (an operator's switch, and the benchmark's baseline).
+   */
+  analytics?: boolean;
+  now: () => number;
+  log: UsageLogger;
+  /** Where each key is used from: fed by `record`, written with every flush. */
+  addresses?: AddressRecorder;
+  /** Where data-plane alerts are written (the alert outbox); without it none are kept. */
+  alertsDb?: Database;
+  /**
+   * Where `close` puts what it could not write (a spill file, replayed at the next start);
+   * returns where, for the log. Without it, unwritten counts are reported as lost.
+   */
+  spill?: (keys: readonly KeyUsage[]) => string;
+}
+
+const newCell = (keyId: string, start: number): Cell => ({
+  keyId,
+  start,
+  requests: 0,
+  byStatus: [],
+  routes: [],
+  latencySumMs: 0,
+  latency: [],
+  quotaUsed: 0,
+});
+
+function mergeCell(target: Cell, source: Cell) {
+  target.requests += source.requests;
+  tallyEach(source.byStatus, (s, n) => (target.byStatus = tallyAdd(target.byStatus, s, n)));
+  tallyEach(source.routes, (r, n) => (target.routes = addRoute(target.routes, r, n)));
+  target.latencySumMs += source.latencySumMs;
+  tallyEach(source.latency, (b, n) => (target.latency = tallyAdd(target.latency, b, n)));
+  target.quotaUsed += source.quotaUsed;
+}
+
+/**
+ * The day rollups of a set of keys' minute cells: each minute merged into its UTC day, and
+ * its 429s into the day's hour. Done once per write, so a request only touches its minute.
+ */
+export function rollUpDays(keys: readonly KeyUsage[]): DayCell[] {
+  const days: DayCell[] = [];
+  for (const usage of keys) {
+    const first = days.length;
+    for (const minute of usage.minutes) {
+      const dayStart = minute.start - (minute.start % DAY_MS);
+      let day: DayCell | undefined;
+      for (let i = first; i < days.length && !day; i++)
+        if (days[i]!.start === dayStart) day = days[i];
+      if (!day) {
+        day = {
+          ...newCell(usage.keyId, dayStart),
+          rateLimitedByHour: new Array<number>(24).fill(0),
+        };
+        days.push(day);
+      }
+      mergeCell(day, minute);
+      day.rateLimitedByHour[Math.floor((minute.start - dayStart) / HOUR_MS)]! += tallyGet(
+        minute.byStatus,
+        429,
+      );
+    }
+  }
+  return days;
+}
+
+/** Adds `source` (recorded later, or earlier when restoring) into `target`. */
+function mergeUsage(target: KeyUsage, source: KeyUsage) {
+  target.requests += source.requests;
+  target.lastUsedAtMs = Math.max(target.lastUsedAtMs, source.lastUsedAtMs);
+  for (const cell of source.minutes) {
+    const into = target.minutes.find((c) => c.start === cell.start);
+    if (into) mergeCell(into, cell);
+    else target.minutes.push(cell);
+  }
+  target.minutes.sort((a, b) => a.start - b.start);
+}
+
+/**
+ * Aggregates usage in memory and writes it every `flushIntervalMs` and on `close` (graceful
+ * shutdown), in batches of `KEYS_PER_WRITE` keys, one after the other; a flush never starts
+ * while the previous one is still writing. A failed write puts its batch and the ones after
+ * it back and is retried on the next tick, so a database outage delays counts instead of
+ * losing them.
+ */
+export function createUsageRecorder(options: UsageRecorderOptions) {
+  const maxCells = options.maxBufferedCells ?? 200_000;
+  const keysPerWrite = options.keysPerWrite ?? KEYS_PER_WRITE;
+  const analytics = options.analytics ?? true;
+  const retentionMs = (options.retentionDays ?? 90) * DAY_MS;
+  let buffer = new Map<string, KeyUsage>();
+  let bufferedCells = 0;
+  let flushing: Promise<boolean> | null = null;
+  let droppedCells = 0;
+  let failures = 0;
+  const addresses = options.addresses;
+  // Alerts raised by the data plane (quota warnings, revoked keys used, canary uses): written
+  // before the usage of each flush, idempotently (ids and dedupe keys), so retries add none twice.
+  let alerts: AlertEventInput[] = [];
+  let canaryTriggers: CanaryTriggerInput[] = [];
+  let droppedAlerts = 0;
+  let flushSoon = false;
+
+  function recordAlert(alert: AlertEventInput) {
+    if (alerts.length < MAX_BUFFERED_ALERTS) alerts.push(alert);
+    else droppedAlerts++;
+  }
+
+  function recordCanaryTrigger(trigger: CanaryTriggerInput) {
+    if (canaryTriggers.length < MAX_BUFFERED_ALERTS) canaryTriggers.push(trigger);
+    else droppedAlerts++;
+    // A canary is an intrusion in progress: written now rather than at the next tick.
+    if (!flushSoon) {
+      flushSoon = true;
+      setImmediate(() => {
+        flushSoon = false;
+        void flush();
+      });
+    }
+  }
+
+  async function writeAlerts() {
+    if (droppedAlerts > 0) {
+      options.log.error({ droppedAlerts }, "alert buffer full: these alerts were dropped");
+      droppedAlerts = 0;
+    }
+    if (alerts.length === 0 && canaryTriggers.length === 0) return;
+    const [pendingAlerts, pendingTriggers] = [alerts, canaryTriggers];
+    alerts = [];
+    canaryTriggers = [];
+    try {
+      await writeCanaryTriggers(options.alertsDb!, pendingTriggers);
+      await writeAlertEvents(options.alertsDb!, pendingAlerts);
+    } catch (error) {
+      // Kept and retried with the next flush (bounded like the rest of the buffer).
+      alerts = pendingAlerts.concat(alerts).slice(0, MAX_BUFFERED_ALERTS);
+      canaryTriggers = pendingTriggers.concat(canaryTriggers).slice(0, MAX_BUFFERED_ALERTS);
+      options.log.warn({ error: safeError(error) }, "alert write failed: kept in memory, retrying");
+    }
+  }
+
+  function record(event: UsageEvent) {
+    if (event.address !== undefined) addresses?.record(event.keyId, event.address, event.atMs);
+    let usage = buffer.get(event.keyId);
+    if (usage) {
+      usage.requests++;
+      if (event.atMs > usage.lastUsedAtMs) usage.lastUsedAtMs = event.atMs;
+    } else {
+      usage = { keyId: event.keyId, requests: 1, lastUsedAtMs: event.atMs, minutes: [] };
+      buffer.set(event.keyId, usage);
+    }
+    if (!analytics) return;
+
+    const minuteStart = event.atMs - (event.atMs % MINUTE_MS);
+    const last = usage.minutes.at(-1);
+    let cell =
+      last?.start === minuteStart ? last : usage.minutes.find((c) => c.start === minuteStart);
+    if (!cell) {
+      if (bufferedCells >= maxCells) {
+        droppedCells++;
+        return;
+      }
+      cell = newCell(event.keyId, minuteStart);
+      bufferedCells++;
+      // A literal, not a push: a pushed-to empty array reserves room for 17 cells.
+      if (usage.minutes.length === 0) usage.minutes = [cell];
+      else usage.minutes.push(cell);
+      if (last && last.start > minuteStart) usage.minutes.sort((a, b) => a.start - b.start);
+    }
+    cell.requests++;
+    cell.byStatus = tallyAdd(cell.byStatus, event.status, 1);
+    cell.routes = addRoute(cell.routes, event.route, 1);
+    cell.latencySumMs += event.latencyMs;
+    cell.latency = tallyAdd(cell.latency, bucketIndex(event.latencyMs), 1);
+    if (event.quota) cell.quotaUsed += event.quota;
+  }
+
+  /** Puts usage that could not be written back, merged with what arrived since. */
+  function restore(failed: readonly KeyUsage[]) {
+    const current = buffer;
+    buffer = new Map(failed.map((usage) => [usage.keyId, usage]));
+    for (const usage of current.values()) {
+      const into = buffer.get(usage.keyId);
+      if (into) mergeUsage(into, usage);
+      else buffer.set(usage.keyId, usage);
+    }
+    bufferedCells = 0;
+    for (const usage of buffer.values()) bufferedCells += usage.minutes.length;
+  }
+
+  async function writeOnce(): Promise<boolean> {
+    if (droppedCells > 0) {
+      options.log.error(
+        { droppedEvents: droppedCells, maxBufferedCells: maxCells },
+        "usage buffer full: analytics detail for these requests was dropped (request totals kept)",
+      );
+      droppedCells = 0;
+    }
+    if (buffer.size === 0) return true;
+    const pending = [...buffer.values()];
+    buffer = new Map();
+    bufferedCells = 0;
+    for (let from = 0; from < pending.length; from += keysPerWrite) {
+      const keys = pending.slice(from, from + keysPerWrite);
+      try {
+        await options.sink.write({ keys, days: rollUpDays(keys) });
+        failures = 0;
+      } catch (error) {
+        failures++;
+        const transient = isDatabaseUnavailable(error);
+        const dropped = !transient && failures >= 3;
+        if (dropped) {
+          // Not an outage and not going away by retrying: report exactly what is given up.
+          let requests = 0;
+          for (const usage of keys) requests += usage.requests;
+          options.log.error(
+            { error: safeError(error), keys: keys.length, requests },
+            "usage batch rejected by the database three times: dropped",
+          );
+          failures = 0;
+        }
+        restore(pending.slice(dropped ? from + keysPerWrite : from));
+        if (!dropped) {
+          options.log.warn(
+            { error: safeError(error), keys: buffer.size, attempt: failures },
+            "usage write failed: kept in memory, retrying",
+          );
+        }
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Writes what is buffered now; resolves true when it was written (or nothing was due). A
+   * write already in flight took an earlier snapshot, so the call waits for it and then
+   * writes what arrived since.
+   */
+  function flush(): Promise<boolean> {
+    if (flushing) return flushing.then(() => flush());
+    flushing = (options.alertsDb ? writeAlerts() : Promise.resolve())
+      .then(writeOnce)
+      .then(async (written) => (addresses ? (await addresses.flush()) && written : written))
+      .finally(() => (flushing = null));
+    return flushing;
+  }
+
+  // A tick that finds the previous flush still writing skips: flushes never pile up.
+  const flushTimer = setInterval(() => {
+    if (!flushing) void flush();
+  }, options.flushIntervalMs);
+  flushTimer.unref();
+  const prune = () =>
+    options.sink.prune(options.now() - retentionMs).catch((error: unknown) => {
+      options.log.warn({ error: safeError(error) }, "usage rollup pruning failed");
+    });
+  const pruneTimer = setInterval(() => void prune(), HOUR_MS);
+  pruneTimer.unref();
+  setTimeout(() => void prune(), options.flushIntervalMs).unref();
+
+  return {
+    record,
+    recordAlert,
+    recordCanaryTrigger,
+    flush,
+    prune,
+    /** Requests recorded but not yet written. */
+    get pendingRequests() {
+      let n = 0;
+      for (const usage of buffer.values()) n += usage.requests;
+      return n;
+    },
+    /** Keys with usage not yet written. */
+    get pendingKeys() {
+      return buffer.size;
+    },
+    /**
+     * Stops the timers and writes everything, retrying until `deadlineMs` has passed
+     * (graceful shutdown). What still could not be written goes to the spill file, or is
+     * logged as lost; resolves to the number of requests lost (0 when nothing was).
+     */
+    async close(deadlineMs = 5_000): Promise<number> {
+      clearInterval(flushTimer);
+      clearInterval(pruneTimer);
+      const giveUpAt = Date.now() + deadlineMs;
+      while (true) {
+        await flush();
+        if (
+          buffer.size === 0 &&
+          !addresses?.pending &&
+          alerts.length + canaryTriggers.length === 0
+        ) {
+          return 0;
+        }
+        if (Date.now() >= giveUpAt) break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      return this.spillPending();
+    },
+    /**
+     * Writes the counts still buffered to the spill file (or logs them as lost). Synchronous,
+     * so a shutdown that overran its grace period can call it just before exiting. Returns
+     * the number of requests lost.
+     */
+    spillPending(): number {
+      const pending = this.pendingRequests;
+      // Only client addresses or alerts were left, no counts: nothing to spill.
+      if (pending === 0) return 0;
+      if (options.spill) {
+        try {
+          const file = options.spill([...buffer.values()]);
+          options.log.warn(
+            { keys: buffer.size, requests: pending, file },
+            "usage could not be written before shutdown: spilled to a file, replayed at the next start",
+          );
+          buffer = new Map();
+          return 0;
+        } catch (error) {
+          options.log.error({ error: safeError(error) }, "usage spill file could not be written");
+        }
+      }
+      options.log.error(
+        { keys: buffer.size, requests: pending },
+        "usage could not be written before shutdown: these counts are lost",
+      );
+      return pending;
+    },
+  };
+}
+
+export type UsageRecorder = ReturnType<typeof createUsageRecorder>;
+
+const MAX_BUFFERED_ALERTS = 10_000;
+
+/** Element-wise sum of two integer arrays of any lengths. */
+const arraySum = (a: string, b: string) =>
+  `(select coalesce(array_agg(coalesce(x, 0) + coalesce(y, 0) order by i), '{}') from unnest(${a}, ${b}) with ordinality as s(x, y, i))`;
+/** Sum of two `{name: count}` objects. */
+const objectSum = (a: string, b: string) =>
+  `(select coalesce(jsonb_object_agg(k, n), '{}'::jsonb) from (select key as k, sum(value::bigint) as n from (select * from jsonb_each_text(${a}) union all select * from jsonb_each_text(${b})) e group by key) s)`;
+
+/** A Postgres array literal of integers (a parameter that is itself one array). */
+const intArrayLiteral = (values: readonly number[]) => `{${values.join(",")}}`;
+
+/**
+ * The Postgres sink: one statement per batch, with every input as one array parameter per
+ * column (`unnest`), so the statement text never changes and the driver prepares it once
+ * per connection. Times and nested arrays travel as text arrays and are cast in SQL (the
+ * driver's timestamp serializers are pass-through, and Postgres has no ragged arrays). Data-modifying CTEs update `total_requests` and `last_used_at`, upsert
+ * the minute rollups, and upsert the day rollups with the day's peak minute taken from the
+ * minute rows as they stand after this write (so several processes writing the same minute
+ * still yield the true peak; a hash join, linear in the batch). Keys deleted meanwhile are
+ * skipped rather than failing the batch.
+ */
+export function createPostgresUsageSink(db: Database): UsageSink {
+  return {
+    async write(batch) {
+      const minutes = batch.keys.flatMap((usage) => usage.minutes);
+      const param = (values: unknown[]) => sql`${sql.param(values)}`;
+      await db.execute(sql`
+        with totals as (
+          select key_id, requests, last_used_at::timestamptz as last_used_at
+            from unnest(${param(batch.keys.map((u) => u.keyId))}::uuid[],
+                               ${param(batch.keys.map((u) => u.requests))}::bigint[],
+                               ${param(batch.keys.map((u) => new Date(u.lastUsedAtMs).toISOString()))}::text[])
+            as t(key_id, requests, last_used_at)
+        ), updated as (
+          update api_keys k
+             set total_requests = k.total_requests + t.requests,
+                 last_used_at = greatest(k.last_used_at, t.last_used_at)
+            from totals t
+           where k.id = t.key_id
+          returning k.id
+        ), minute_input as (
+          select key_id, minute::timestamptz as minute, requests, by_status, routes,
+                 latency_sum_ms, latency_buckets::int[] as latency_buckets, quota_used
+            from unnest(${param(minutes.map((c) => c.keyId))}::uuid[],
+                               ${param(minutes.map((c) => new Date(c.start).toISOString()))}::text[],
+                               ${param(minutes.map((c) => c.requests))}::int[],
+                               ${param(minutes.map((c) => JSON.stringify(tallyObject(c.byStatus))))}::jsonb[],
+                               ${param(minutes.map((c) => JSON.stringify(tallyObject(c.routes))))}::jsonb[],
+                               ${param(minutes.map((c) => c.latencySumMs))}::float8[],
+                               ${param(minutes.map((c) => intArrayLiteral(histogram(c.latency))))}::text[],
+                               ${param(minutes.map((c) => c.quotaUsed))}::float8[])
+            as t(key_id, minute, requests, by_status, routes, latency_sum_ms, latency_buckets,
+                 quota_used)
+        ), minutes as (
+          insert into usage_minutes as u
+            (key_id, minute, requests, by_status, routes, latency_sum_ms, latency_buckets,
+             quota_used)
+          select m.key_id, m.minute, m.requests, m.by_status, m.routes, m.latency_sum_ms,
+                 m.latency_buckets, m.quota_used
+            from minute_input m
+           where m.key_id in (select id from updated)
+          on conflict (key_id, minute) do update set
+            requests = u.requests + excluded.requests,
+            by_status = ${sql.raw(objectSum("u.by_status", "excluded.by_status"))},
+            routes = ${sql.raw(objectSum("u.routes", "excluded.routes"))},
+            latency_sum_ms = u.latency_sum_ms + excluded.latency_sum_ms,
+            latency_buckets = ${sql.raw(arraySum("u.latency_buckets", "excluded.latency_buckets"))},
+            quota_used = u.quota_used + excluded.quota_used
+          returning key_id, minute, requests, quota_used
+        ), peaks as (
+          select key_id, (minute at time zone 'UTC')::date as day, max(requests) as peak,
+                 max(quota_used) as peak_quota
+            from minutes group by 1, 2
+        ), day_input as (
+          select key_id, day::date as day, requests, by_status, routes, latency_sum_ms,
+                 latency_buckets::bigint[] as latency_buckets,
+                 rate_limited_by_hour::int[] as rate_limited_by_hour, quota_used
+            from unnest(${param(batch.days.map((c) => c.keyId))}::uuid[],
+                               ${param(batch.days.map((c) => new Date(c.start).toISOString().slice(0, 10)))}::text[],
+                               ${param(batch.days.map((c) => c.requests))}::bigint[],
+                               ${param(batch.days.map((c) => JSON.stringify(tallyObject(c.byStatus))))}::jsonb[],
+                               ${param(batch.days.map((c) => JSON.stringify(tallyObject(c.routes))))}::jsonb[],
+                               ${param(batch.days.map((c) => c.latencySumMs))}::float8[],
+                               ${param(batch.days.map((c) => intArrayLiteral(histogram(c.latency))))}::text[],
+                               ${param(batch.days.map((c) => intArrayLiteral(c.rateLimitedByHour)))}::text[],
+                               ${param(batch.days.map((c) => c.quotaUsed))}::float8[])
+            as t(key_id, day, requests, by_status, routes, latency_sum_ms, latency_buckets,
+                 rate_limited_by_hour, quota_used)
+        ), days as (
+          insert into usage_days as u
+            (key_id, day, requests, by_status, routes, latency_sum_ms, latency_buckets,
+             peak_minute_requests, rate_limited_by_hour, quota_used, peak_minute_quota)
+          select d.key_id, d.day, d.requests, d.by_status, d.routes, d.latency_sum_ms,
+                 d.latency_buckets, coalesce(p.peak, 0), d.rate_limited_by_hour, d.quota_used,
+                 coalesce(p.peak_quota, 0)
+            from day_input d
+            left join peaks p on p.key_id = d.key_id and p.day = d.day
+           where d.key_id in (select id from updated)
+          on conflict (key_id, day) do update set
+            requests = u.requests + excluded.requests,
+            by_status = ${sql.raw(objectSum("u.by_status", "excluded.by_status"))},
+            routes = ${sql.raw(objectSum("u.routes", "excluded.routes"))},
+            latency_sum_ms = u.latency_sum_ms + excluded.latency_sum_ms,
+            latency_buckets = ${sql.raw(arraySum("u.latency_buckets", "excluded.latency_buckets"))},
+            peak_minute_requests = greatest(u.peak_minute_requests, excluded.peak_minute_requests),
+            rate_limited_by_hour = ${sql.raw(arraySum("u.rate_limited_by_hour", "excluded.rate_limited_by_hour"))},
+            quota_used = u.quota_used + excluded.quota_used,
+            peak_minute_quota = greatest(u.peak_minute_quota, excluded.peak_minute_quota)
+          returning 1
+        )
+        select (select count(*) from updated) as keys,
+               (select count(*) from minutes) as minutes,
+               (select count(*) from days) as days
+      `);
+    },
+    async prune(beforeMs) {
+      const before = new Date(beforeMs);
+      await db.execute(
+        sql`delete from usage_minutes where minute < ${before.toISOString()}::timestamptz`,
+      );
+      await db.execute(
+        sql`delete from usage_days where day < (${before.toISOString()}::timestamptz at time zone 'UTC')::date`,
+      );
+    },
+  };
+}
+
+/**
+ * The path recorded for analytics: no query string (it can hold `api_key`), id-like segments
+ * folded to `:id` so one client walking many objects does not flood the route breakdown.
+ */
+export function routeLabel(path: string): string {
+  return path
+    .split("/")
+    .map((segment) => (/^(?=.*\d)[0-9A-Za-z_-]{8,}$|^\d+$/.test(segment) ? ":id" : segment))
+    .join("/")
+    .slice(0, 200);
+}

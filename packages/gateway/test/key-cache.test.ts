@@ -1,0 +1,164 @@
+import { apiKeys, eq, type Database } from "@repo/db";
+import { createTestDatabase, type TestDatabase } from "@repo/db/testing";
+import { generateKey, hashKey } from "@repo/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createKeyCache } from "../src/key-cache.js";
+import { createGateway, verifyApiKey } from "../src/verify.js";
+import { asKey, insertKey, quietLog as log, waitForNewKeys } from "./helpers.js";
+
+let database: TestDatabase;
+let selects = 0;
+/** The real database, with every select counted. */
+let counted: Database;
+
+beforeAll(async () => {
+  database = await createTestDatabase(process.env.TEST_DATABASE_URL);
+  counted = new Proxy(database.db, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (property === "select" && typeof value === "function") {
+        return (...args: unknown[]) => {
+          selects++;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      return value;
+    },
+  });
+});
+afterAll(async () => {
+  await database.dispose();
+});
+
+describe("first lookups", () => {
+  it("concurrent first lookups of many keys cost one query, each answered for its own key", async () => {
+    const gateway = await createGateway({
+      database: { ...database, db: counted, dataPlaneDb: counted },
+      now: () => new Date(),
+      log,
+      failedAuthPerMinute: 1_000,
+    });
+    const stopWaiting = waitForNewKeys(database.db, gateway);
+    try {
+      const real = await Promise.all(Array.from({ length: 30 }, () => insertKey(database.db)));
+      const revoked = real[7]!;
+      await database.db
+        .update(apiKeys)
+        .set({ revokedAt: new Date() })
+        .where(eq(apiKeys.id, revoked.id));
+      const expired = await insertKey(database.db, { expiresAt: new Date(Date.now() - 1_000) });
+      const unknown = Array.from({ length: 20 }, () => generateKey().key);
+      // Every real key twice: the second request shares the first one's lookup.
+      const presented = [...real.map((k) => k.key), expired.key, ...unknown, real[0]!.key];
+
+      const before = selects;
+      const results = await Promise.all(
+        presented.map(async (key) =>
+          verifyApiKey(gateway, {
+            credential: asKey(key),
+            clientIp: "192.0.2.7",
+            scope: "read:iocs",
+          }),
+        ),
+      );
+      expect(selects - before).toBe(1);
+
+      results.forEach((result, i) => {
+        const key = presented[i]!;
+        const known = real.find((k) => k.key === key);
+        if (key === revoked.key) {
+          expect(!result.ok && result.error.appCode).toBe("invalid_api_key");
+          expect(!result.ok && result.key?.id).toBe(revoked.id);
+        } else if (key === expired.key) {
+          expect(!result.ok && result.error.appCode).toBe("expired_api_key");
+        } else if (known) {
+          expect(result.ok && result.key.id).toBe(known.id);
+        } else {
+          expect(!result.ok && result.error.appCode).toBe("invalid_api_key");
+          expect(!result.ok && result.key).toBeUndefined();
+        }
+      });
+
+      // All of them are cached now, the unknown ones as unknown: no query at all.
+      const again = selects;
+      for (const key of presented) {
+        await verifyApiKey(gateway, {
+          credential: asKey(key),
+          clientIp: "192.0.2.7",
+          scope: "read:iocs",
+        });
+      }
+      expect(selects).toBe(again);
+    } finally {
+      stopWaiting();
+      await gateway.close();
+    }
+  });
+
+  it("more first lookups than one statement holds are split into bounded queries", async () => {
+    const cache = createKeyCache({ db: counted, ttlMs: 60_000, now: Date.now });
+    const real = await insertKey(database.db);
+    const hashes = [...Array.from({ length: 2_499 }, () => hashKey(generateKey().key)), real.hash];
+    const before = selects;
+    const records = await Promise.all(hashes.map((hash) => cache.load(hash)));
+    expect(selects - before).toBe(3); // 1,000 hashes per query
+    expect(records.filter((r) => r !== null).map((r) => r.id)).toEqual([real.id]);
+  });
+
+  it("a lookup that was in flight when the key changed does not cache the old record", async () => {
+    const cache = createKeyCache({ db: counted, ttlMs: 60_000, now: Date.now });
+    const k = await insertKey(database.db);
+    const pending = cache.load(k.hash);
+    await new Promise((resolve) => setImmediate(resolve)); // the batch's query is on its way
+    cache.invalidate([k.hash]);
+    expect((await pending)?.id).toBe(k.id);
+    expect(cache.peek(k.hash, Date.now())).toBeUndefined();
+  });
+});
+
+describe("eviction", () => {
+  it("unknown keys never evict real ones, however many are presented", async () => {
+    const cache = createKeyCache({
+      db: counted,
+      ttlMs: 60_000,
+      maxEntries: 5,
+      maxNegativeEntries: 50,
+      now: Date.now,
+    });
+    const real = await Promise.all(Array.from({ length: 5 }, () => insertKey(database.db)));
+    await Promise.all(real.map((k) => cache.load(k.hash)));
+    await Promise.all(Array.from({ length: 500 }, () => cache.load(hashKey(generateKey().key))));
+    const now = Date.now();
+    for (const k of real) expect(cache.peek(k.hash, now)?.id).toBe(k.id);
+    expect(cache.size).toBe(5);
+    expect(cache.negativeSize).toBe(50);
+  });
+
+  it("evicts the least recently used key record, not the oldest one", async () => {
+    const cache = createKeyCache({ db: counted, ttlMs: 60_000, maxEntries: 3, now: Date.now });
+    const [a, b, c, d] = await Promise.all(Array.from({ length: 4 }, () => insertKey(database.db)));
+    for (const k of [a!, b!, c!]) await cache.load(k.hash);
+    // a was loaded first but is in use: b is the one nobody asked for since.
+    expect(cache.peek(a!.hash, Date.now())?.id).toBe(a!.id);
+    await cache.load(d!.hash);
+    const now = Date.now();
+    expect(cache.peek(a!.hash, now)?.id).toBe(a!.id);
+    expect(cache.peek(b!.hash, now)).toBeUndefined();
+    expect(cache.peek(c!.hash, now)?.id).toBe(c!.id);
+    expect(cache.peek(d!.hash, now)?.id).toBe(d!.id);
+  });
+
+  it("expired entries are read again (the TTL is a safety net behind NOTIFY)", async () => {
+    let now = Date.now();
+    const cache = createKeyCache({ db: counted, ttlMs: 1_000, now: () => now });
+    const k = await insertKey(database.db);
+    const unknownHash = hashKey(generateKey().key);
+    await cache.load(k.hash);
+    await cache.load(unknownHash);
+    expect(cache.peek(k.hash, now)?.id).toBe(k.id);
+    expect(cache.peek(unknownHash, now)).toBeNull();
+    now += 1_000;
+    expect(cache.peek(k.hash, now)).toBeUndefined();
+    expect(cache.peek(unknownHash, now)).toBeUndefined();
+  });
+});

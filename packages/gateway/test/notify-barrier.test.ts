@@ -1,0 +1,75 @@
+import { describe, expect, it } from "vitest";
+import { createNotifyBarrier } from "../src/notify-barrier.js";
+
+/** A channel that echoes each token back after `delayMs`, as Postgres NOTIFY would. */
+function echoingBarrier(
+  options: {
+    delayMs?: number;
+    minIntervalMs?: number;
+    timeoutMs?: number;
+    fail?: boolean;
+    drop?: boolean;
+  } = {},
+) {
+  const sent: string[] = [];
+  const barrier = createNotifyBarrier({
+    minIntervalMs: options.minIntervalMs ?? 20,
+    timeoutMs: options.timeoutMs ?? 500,
+    send(token) {
+      sent.push(token);
+      if (options.fail) return Promise.reject(new Error("database unavailable"));
+      if (!options.drop) setTimeout(() => barrier.received(token), options.delayMs ?? 5);
+      return Promise.resolve();
+    },
+  });
+  return { barrier, sent };
+}
+
+describe("notify barrier", () => {
+  it("answers many concurrent callers with one round trip", async () => {
+    const { barrier, sent } = echoingBarrier();
+    const results = await Promise.all(Array.from({ length: 500 }, () => barrier.sync()));
+    expect(results.every(Boolean)).toBe(true);
+    expect(sent).toHaveLength(1);
+  });
+
+  it("never answers a caller with a round trip that started before it asked", async () => {
+    const { barrier, sent } = echoingBarrier({ delayMs: 30, minIntervalMs: 0 });
+    const early = barrier.sync();
+    await new Promise((resolve) => setTimeout(resolve, 10)); // the first round trip is out
+    const late = barrier.sync();
+    expect(await early).toBe(true);
+    expect(await late).toBe(true);
+    expect(sent).toHaveLength(2); // the late caller got a round trip of its own
+  });
+
+  it("starts round trips at most once per interval under a stream of callers", async () => {
+    const { barrier, sent } = echoingBarrier({ delayMs: 1, minIntervalMs: 50 });
+    const started = Date.now();
+    const calls: Promise<boolean>[] = [];
+    while (Date.now() - started < 240) {
+      calls.push(barrier.sync());
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await Promise.all(calls);
+    // 240 ms of callers every ~2 ms: about 5 round trips, never one per caller.
+    expect(sent.length).toBeLessThanOrEqual(7);
+    expect(calls.length).toBeGreaterThan(sent.length * 5);
+  });
+
+  it("answers false when the send fails or the token never comes back", async () => {
+    expect(await echoingBarrier({ fail: true }).barrier.sync()).toBe(false);
+    expect(await echoingBarrier({ drop: true, timeoutMs: 50 }).barrier.sync()).toBe(false);
+  });
+
+  it("is not answered by a token other than the one in flight (a late one)", async () => {
+    const { barrier, sent } = echoingBarrier({ drop: true, timeoutMs: 100 });
+    const first = barrier.sync();
+    expect(await first).toBe(false); // timed out
+    const second = barrier.sync();
+    await new Promise((resolve) => setImmediate(resolve)); // the second round trip is out
+    barrier.received(sent[0]!); // the first token, arriving late
+    expect(await second).toBe(false);
+    expect(sent).toHaveLength(2);
+  });
+});

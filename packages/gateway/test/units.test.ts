@@ -1,0 +1,240 @@
+import type { FastifyRequest } from "fastify";
+import { describe, expect, it } from "vitest";
+import { generateKey } from "@repo/core";
+import { extractCredential } from "../src/extract-credential.js";
+import {
+  bucketBounds,
+  bucketIndex,
+  HISTOGRAM_BUCKETS,
+  mergeHistograms,
+  percentileFromHistogram,
+} from "@repo/core";
+import {
+  compileScopeRules,
+  DEFAULT_SCOPE_RULES,
+  resolveScope,
+  scopeMapSchema,
+} from "../src/scopes.js";
+import { readQuery } from "../src/data-query.js";
+import { createMemoryRateLimiter, quotaFrom, type Quota } from "../src/rate-limit.js";
+import { routeLabel } from "../src/usage-meter.js";
+
+/** A request as extractCredential reads it: raw header pairs, as Node received them. */
+const request = (headers: Record<string, string> | [string, string][]) =>
+  ({
+    raw: { rawHeaders: (Array.isArray(headers) ? headers : Object.entries(headers)).flat() },
+  }) as unknown as FastifyRequest;
+
+describe("credential extraction", () => {
+  const a = generateKey().key;
+  const b = generateKey().key;
+  it("finds the key in each accepted place", () => {
+    expect(extractCredential(request({ authorization: `Bearer ${a}` }), false)).toEqual({
+      kind: "key",
+      key: a,
+    });
+    expect(extractCredential(request({ authorization: `bEaReR\t${a} ` }), false)).toEqual({
+      kind: "key",
+      key: a,
+    });
+    expect(extractCredential(request({ "x-api-key": a }), false)).toEqual({ kind: "key", key: a });
+    expect(extractCredential(request({}), false, [a])).toEqual({ kind: "key", key: a });
+    expect(extractCredential(request({ X_Api_Key: a }), false)).toEqual({ kind: "key", key: a });
+    const basic = `Basic ${Buffer.from(`apikey:${a}`).toString("base64")}`;
+    expect(extractCredential(request({ authorization: basic }), true)).toEqual({
+      kind: "key",
+      key: a,
+    });
+    expect(extractCredential(request({ authorization: basic }), false)).toEqual({ kind: "none" });
+  });
+  it("one distinct value is one key; two are ambiguous; none is missing", () => {
+    expect(
+      extractCredential(request({ authorization: `Bearer ${a}`, "x-api-key": a }), false, [a]).kind,
+    ).toBe("key");
+    expect(
+      extractCredential(request({ authorization: `Bearer ${a}`, "x-api-key": b }), false).kind,
+    ).toBe("ambiguous");
+    expect(extractCredential(request({}), false, [a, b]).kind).toBe("ambiguous");
+    // The same credential header twice, even with one value (Node would keep only the first).
+    const twice = (name: string, value: string): [string, string][] => [
+      [name, value],
+      [name, value],
+    ];
+    expect(extractCredential(request(twice("Authorization", `Bearer ${a}`)), false).kind).toBe(
+      "ambiguous",
+    );
+    expect(extractCredential(request(twice("X-API-Key", a)), false).kind).toBe("ambiguous");
+    expect(
+      extractCredential(
+        request([
+          ["x-api-key", a],
+          ["X_API_KEY", a],
+        ]),
+        false,
+      ).kind,
+    ).toBe("ambiguous");
+    expect(extractCredential(request({ authorization: "Digest x" }), false).kind).toBe("none");
+    expect(extractCredential(request({}), false).kind).toBe("none");
+  });
+});
+
+describe("scope map", () => {
+  const scopes = compileScopeRules(DEFAULT_SCOPE_RULES);
+  const scopeOf = (id: string, query = "", accept?: string) => {
+    const route = scopes.get(id)!;
+    const reading = readQuery(query, route.params);
+    if (!reading.ok) return reading.reason;
+    return resolveScope(route, reading.chosen, accept);
+  };
+  it("applies the declared routes' scopes (CONTRACT §4)", () => {
+    expect(scopeOf("listIocs")).toBe("read:iocs");
+    expect(scopeOf("iocsStix")).toBe("read:stix");
+    expect(scopeOf("iocsCef")).toBe("read:cef");
+    expect(scopeOf("taxiiObjects")).toBe("read:stix");
+    expect(scopeOf("whoami")).toBeNull();
+    expect(scopeOf("listArticles", "format=json")).toBe("read:articles");
+    expect(scopeOf("getArticle", "format=csv")).toBe("read:articles");
+  });
+  it("reads the export parameter in any case, trimmed, and refuses repeats and arrays", () => {
+    for (const query of ["format=csv", "FORMAT=CSV", "%46ormat=%20NdJson%20", "Format=csv+"]) {
+      expect(scopeOf("listArticles", query), query).toBe("read:articles:export");
+    }
+    for (const query of ["format=json&format=csv", "format[]=csv", "format=csv&FORMAT=csv"]) {
+      expect(scopeOf("listArticles", query), query).toBe("repeated");
+    }
+    expect(scopeOf("listArticles", "%E0%A4%A=1")).toBe("malformed");
+  });
+  it("counts content negotiation like the parameter it stands for", () => {
+    expect(scopeOf("listArticles", "", "application/x-ndjson")).toBe("read:articles:export");
+    expect(scopeOf("listArticles", "format=json", "text/html, TEXT/CSV;q=0.1")).toBe(
+      "read:articles:export",
+    );
+    expect(scopeOf("listArticles", "", "application/json")).toBe("read:articles");
+  });
+  it("can be replaced by configuration, resolved against declared routes only", () => {
+    const custom = compileScopeRules([{ path: "/api/v1/iocs", scope: "read:stix" }]);
+    expect(custom.get("listIocs")!.base).toBe("read:stix");
+    // A rule covers the declared routes below it, not arbitrary request paths.
+    expect(custom.get("iocsCef")!.base).toBe("read:stix");
+    expect(custom.get("listArticles")!.base).toBe("read:articles");
+    expect(custom.get("whoami")!.base).toBeNull();
+    expect(scopeMapSchema.safeParse([{ path: "/api/v1/other", scope: "read:iocs" }]).success).toBe(
+      false,
+    );
+    expect(scopeMapSchema.safeParse([{ path: "/api/taxii2", scope: "read:iocs" }]).success).toBe(
+      true,
+    );
+  });
+});
+
+describe("canonical query", () => {
+  const none = new Set<string>();
+  it("removes every spelling of the credential and keeps the rest, encoded", () => {
+    const k = "sk_live_x";
+    for (const name of [
+      "api_key",
+      "API_KEY",
+      "api%5Fkey",
+      "Api-Key",
+      "apikey",
+      "%20api_key",
+      "api_key[]",
+      "api%5fKEY%5B0%5D",
+    ]) {
+      const reading = readQuery(`${name}=${k}&limit=5&${name}=${k}`, none);
+      expect(reading, name).toMatchObject({ ok: true, search: "?limit=5", credentials: [k, k] });
+    }
+    expect(readQuery(`api_key=${k}`, none)).toMatchObject({ ok: true, search: "" });
+    expect(readQuery("q=https://evil.test/../x?y=1%26z", none)).toMatchObject({
+      ok: true,
+      search: "?q=https%3A%2F%2Fevil.test%2F..%2Fx%3Fy%3D1%26z",
+    });
+  });
+});
+
+describe("latency histogram", () => {
+  it("reads percentiles back within 5% of the true value", () => {
+    const values = Array.from({ length: 5_000 }, (_, i) => 0.08 * 1.0017 ** i); // 0.08 ms … ~400 ms
+    const counts: number[] = [];
+    for (const v of values) counts[bucketIndex(v)] = (counts[bucketIndex(v)] ?? 0) + 1;
+    for (const p of [0.5, 0.95, 0.99]) {
+      const truth = values[Math.ceil(p * values.length) - 1]!;
+      const estimate = percentileFromHistogram(
+        Array.from(counts, (n) => n ?? 0),
+        p,
+      )!;
+      expect(Math.abs(estimate - truth) / truth).toBeLessThan(0.05);
+    }
+  });
+  it("has contiguous buckets and merges by addition", () => {
+    expect(bucketBounds(1)[0]).toBe(bucketBounds(0)[1]);
+    expect(bucketIndex(1e9)).toBe(HISTOGRAM_BUCKETS - 1);
+    expect(bucketIndex(0)).toBe(0);
+    expect(mergeHistograms([1, 2], [3, 4, 5])).toEqual([4, 6, 5]);
+    expect(percentileFromHistogram([], 0.5)).toBeNull();
+  });
+});
+
+describe("in-memory rate limiter", () => {
+  const limits = { perMinute: 3, perDay: 5 };
+  const at = (iso: string) => Date.parse(iso);
+  it("counts fixed UTC windows and consumes nothing when refusing", async () => {
+    const limiter = createMemoryRateLimiter();
+    const t = at("2026-06-01T10:00:30Z");
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(await limiter.take("k", limits, t));
+    expect(results.map((r) => r.allowed)).toEqual([true, true, true, false, false]);
+    expect(results.map((r) => r.remaining)).toEqual([2, 1, 0, 0, 0]);
+    const nextMinute = await limiter.take("k", limits, at("2026-06-01T10:01:00Z"));
+    expect(nextMinute).toMatchObject({ allowed: true, dayRemaining: 1, window: "day" });
+    const dry = await limiter.take("k", limits, at("2026-06-01T10:01:01Z"), false);
+    expect(dry.dayRemaining).toBe(1);
+    await limiter.take("k", limits, at("2026-06-01T10:01:02Z"));
+    const dayDone = await limiter.take("k", limits, at("2026-06-01T10:02:00Z"));
+    expect(dayDone).toMatchObject({
+      allowed: false,
+      window: "day",
+      reset: at("2026-06-02T00:00:00Z") / 1000,
+    });
+    expect((await limiter.take("k", limits, at("2026-06-02T00:00:00Z"))).allowed).toBe(true);
+  });
+  it("weighs a request by its cost: four TAXII object fetches (2.5 each) fill a limit of 10", () => {
+    const limiter = createMemoryRateLimiter();
+    const ten = { perMinute: 10, perDay: 100 };
+    const t = at("2026-06-01T10:00:30Z");
+    const taxii = Array.from({ length: 4 }, () => limiter.take("t", ten, t, true, 2.5) as Quota);
+    expect(taxii.map((q) => [q.allowed, q.remaining])).toEqual([
+      [true, 7],
+      [true, 5],
+      [true, 2],
+      [true, 0],
+    ]);
+    expect((limiter.take("t", ten, t, true, 2.5) as Quota).allowed).toBe(false);
+    expect((limiter.take("t", ten, t) as Quota).allowed).toBe(false);
+    expect((limiter.take("t", ten, t, true, 2.5) as Quota).dayRemaining).toBe(90);
+    // Mixed: Remaining rounds down, so "1 left" always admits a request of cost 1 and
+    // "0 left" never does.
+    expect((limiter.take("m", ten, t, true, 2.5) as Quota).remaining).toBe(7);
+    const plain = Array.from({ length: 7 }, () => limiter.take("m", ten, t) as Quota);
+    expect(plain.map((q) => q.remaining)).toEqual([6, 5, 4, 3, 2, 1, 0]);
+    expect(plain.every((q) => q.allowed)).toBe(true);
+    expect((limiter.take("m", ten, t) as Quota).allowed).toBe(false);
+  });
+  it("reports Retry-After consistent with Reset", () => {
+    const now = at("2026-06-01T10:00:59.200Z");
+    // 3 requests used of 3 (counters hold half requests), refusing a request of cost 1.
+    const quota = quotaFrom(false, 6, 6, 2, limits, now);
+    expect(quota.retryAfter).toBe(1);
+    expect(quota.reset).toBe(at("2026-06-01T10:01:00Z") / 1000);
+  });
+});
+
+describe("route labels", () => {
+  it("drop ids so the route breakdown stays small", () => {
+    expect(routeLabel("/api/v1/iocs/12345")).toBe("/api/v1/iocs/:id");
+    expect(routeLabel("/api/v1/articles/9b2f0c1e-aaaa-4bbb-8ccc-1234567890ab")).toBe(
+      "/api/v1/articles/:id",
+    );
+    expect(routeLabel("/api/v1/iocs/stix")).toBe("/api/v1/iocs/stix");
+  });
+});

@@ -1,0 +1,315 @@
+import { createTestDatabase, type TestDatabase } from "@repo/db/testing";
+import { apiKeys, eq, usageDays, usageMinutes } from "@repo/db";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { percentileFromHistogram } from "@repo/core";
+import {
+  createPostgresUsageSink,
+  createUsageRecorder,
+  tallyObject,
+  type UsageBatch,
+} from "../src/usage-meter.js";
+import { insertKey } from "./helpers.js";
+
+/** The batched usage recorder writing real rollups (PGlite, or Postgres with TEST_DATABASE_URL). */
+let database: TestDatabase;
+const logged: { level: string; msg: string; obj: object }[] = [];
+const log = {
+  warn: (obj: object, msg: string) => logged.push({ level: "warn", msg, obj }),
+  error: (obj: object, msg: string) => logged.push({ level: "error", msg, obj }),
+};
+
+beforeAll(async () => {
+  database = await createTestDatabase(process.env.TEST_DATABASE_URL);
+});
+afterAll(async () => {
+  await database.dispose();
+});
+
+const at = (iso: string) => Date.parse(iso);
+
+function recorder(options: { maxBufferedCells?: number; analytics?: boolean } = {}) {
+  return createUsageRecorder({
+    sink: createPostgresUsageSink(database.db),
+    flushIntervalMs: 60_000,
+    now: () => at("2026-06-01T12:00:00Z"),
+    log,
+    ...options,
+  });
+}
+
+describe("usage recorder", () => {
+  it("merges flushes into minute and day rows; the day keeps the true peak minute", async () => {
+    const k = await insertKey(database.db);
+    const usage = recorder();
+    const event = (iso: string, status: number, latencyMs: number, route = "/api/v1/iocs") =>
+      usage.record({ keyId: k.id, atMs: at(iso), route, status, latencyMs });
+    for (let i = 0; i < 3; i++) event("2026-06-01T10:00:05Z", 200, 10);
+    event("2026-06-01T10:01:00Z", 429, 1);
+    expect(await usage.flush()).toBe(true);
+    for (let i = 0; i < 2; i++) event("2026-06-01T10:00:40Z", 200, 100, "/api/v1/articles");
+    event("2026-06-01T14:30:00Z", 429, 1);
+    event("2026-06-02T00:00:00Z", 500, 1000);
+    expect(await usage.flush()).toBe(true);
+
+    const minutes = await database.db
+      .select()
+      .from(usageMinutes)
+      .where(eq(usageMinutes.keyId, k.id));
+    const tenOClock = minutes.find((m) => m.minute.toISOString() === "2026-06-01T10:00:00.000Z")!;
+    expect(tenOClock).toMatchObject({
+      requests: 5,
+      byStatus: { "200": 5 },
+      routes: { "/api/v1/iocs": 3, "/api/v1/articles": 2 },
+      latencySumMs: 230,
+    });
+    const days = await database.db.select().from(usageDays).where(eq(usageDays.keyId, k.id));
+    const first = days.find((d) => d.day === "2026-06-01")!;
+    expect(first).toMatchObject({
+      requests: 7,
+      peakMinuteRequests: 5,
+      byStatus: { "200": 5, "429": 2 },
+    });
+    expect(first.rateLimitedByHour[10]).toBe(1);
+    expect(first.rateLimitedByHour[14]).toBe(1);
+    expect(percentileFromHistogram(first.latencyBuckets, 0.5)).toBeCloseTo(10, -0.5);
+    expect(days.find((d) => d.day === "2026-06-02")).toMatchObject({
+      requests: 1,
+      byStatus: { "500": 1 },
+    });
+    const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, k.id));
+    expect(row!.totalRequests).toBe(8);
+    expect(row!.lastUsedAt!.toISOString()).toBe("2026-06-02T00:00:00.000Z");
+    await usage.close();
+  });
+
+  it("keeps totals exact when the rollup buffer is full, and says so in the log", async () => {
+    const k = await insertKey(database.db);
+    const usage = recorder({ maxBufferedCells: 2 });
+    for (let minute = 0; minute < 5; minute++) {
+      usage.record({
+        keyId: k.id,
+        atMs: at("2026-06-01T10:00:00Z") + minute * 60_000,
+        route: "/x",
+        status: 200,
+        latencyMs: 1,
+      });
+    }
+    expect(await usage.flush()).toBe(true);
+    const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, k.id));
+    expect(row!.totalRequests).toBe(5);
+    expect(logged.some((l) => l.level === "error" && /buffer full/.test(l.msg))).toBe(true);
+    await usage.close();
+  });
+
+  it("flush() also writes what was recorded while an earlier write was in flight", async () => {
+    const k = await insertKey(database.db);
+    const usage = recorder();
+    const event = () =>
+      usage.record({
+        keyId: k.id,
+        atMs: at("2026-06-01T10:00:00Z"),
+        route: "/x",
+        status: 200,
+        latencyMs: 1,
+      });
+    event();
+    const inFlight = usage.flush();
+    event();
+    expect(await usage.flush()).toBe(true);
+    const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, k.id));
+    expect(row!.totalRequests).toBe(2);
+    await inFlight;
+    await usage.close();
+  });
+
+  it("a failed write is kept and merged with later usage; the retry's day rollups count both", async () => {
+    // The sink fails once as an outage does, then takes what it is given.
+    const written: UsageBatch[] = [];
+    let failNext = true;
+    const usage = createUsageRecorder({
+      sink: {
+        write(batch) {
+          if (failNext) {
+            failNext = false;
+            return Promise.reject(Object.assign(new Error("refused"), { code: "ECONNREFUSED" }));
+          }
+          written.push(batch);
+          return Promise.resolve();
+        },
+        prune: () => Promise.resolve(),
+      },
+      flushIntervalMs: 60_000,
+      now: () => at("2026-06-01T12:00:00Z"),
+      log,
+    });
+    const event = (iso: string, status: number) =>
+      usage.record({ keyId: "k1", atMs: at(iso), route: "/api/v1/iocs", status, latencyMs: 2 });
+    event("2026-06-01T10:00:05Z", 200);
+    event("2026-06-01T10:00:06Z", 429);
+    expect(await usage.flush()).toBe(false);
+    expect(usage.pendingRequests).toBe(2);
+    event("2026-06-01T10:00:50Z", 429); // the same minute as the failed batch
+    event("2026-06-01T11:59:00Z", 200);
+    expect(await usage.flush()).toBe(true);
+
+    expect(written).toHaveLength(1);
+    const batch = written[0]!;
+    expect(batch.keys).toHaveLength(1);
+    expect(batch.keys[0]).toMatchObject({
+      keyId: "k1",
+      requests: 4,
+      lastUsedAtMs: at("2026-06-01T11:59:00Z"),
+    });
+    expect(batch.keys[0]!.minutes.map((m) => [m.requests, tallyObject(m.byStatus)])).toEqual([
+      [3, { "200": 1, "429": 2 }],
+      [1, { "200": 1 }],
+    ]);
+    expect(batch.days).toHaveLength(1);
+    const day = batch.days[0]!;
+    expect(day.requests).toBe(4);
+    expect(tallyObject(day.byStatus)).toEqual({ "200": 2, "429": 2 });
+    expect(day.rateLimitedByHour[10]).toBe(2);
+    expect(day.rateLimitedByHour.reduce((a, b) => a + b)).toBe(2);
+    expect(usage.pendingRequests).toBe(0);
+    await usage.close();
+  });
+
+  it("with analytics off, counts key totals and writes no rollups", async () => {
+    const k = await insertKey(database.db);
+    const usage = recorder({ analytics: false });
+    for (let i = 0; i < 3; i++) {
+      usage.record({
+        keyId: k.id,
+        atMs: at("2026-06-01T10:00:00Z"),
+        route: "/x",
+        status: 200,
+        latencyMs: 1,
+      });
+    }
+    expect(await usage.flush()).toBe(true);
+    const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, k.id));
+    expect(row!.totalRequests).toBe(3);
+    expect(await database.db.select().from(usageDays).where(eq(usageDays.keyId, k.id))).toEqual([]);
+    expect(
+      await database.db.select().from(usageMinutes).where(eq(usageMinutes.keyId, k.id)),
+    ).toEqual([]);
+    await usage.close();
+  });
+
+  it("skips keys deleted meanwhile instead of failing the whole batch", async () => {
+    const kept = await insertKey(database.db);
+    const gone = await insertKey(database.db);
+    const usage = recorder();
+    for (const k of [kept, gone])
+      usage.record({ keyId: k.id, atMs: Date.now(), route: "/x", status: 200, latencyMs: 1 });
+    await database.db.delete(apiKeys).where(eq(apiKeys.id, gone.id));
+    expect(await usage.flush()).toBe(true);
+    const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, kept.id));
+    expect(row!.totalRequests).toBe(1);
+    await usage.close();
+  });
+
+  it("writes many keys in bounded batches with exact counts, and retries only what failed", async () => {
+    const owner = await insertKey(database.db);
+    const ids = (
+      await database.db
+        .insert(apiKeys)
+        .values(
+          Array.from({ length: 450 }, (_, i) => ({
+            ownerId: owner.ownerId,
+            name: `chunk-${i}`,
+            keyPrefix: "sk_live_test",
+            keyHash: `chunk-test-${i}-${owner.id}`,
+            tier: "free" as const,
+            scopes: ["read:iocs"],
+            rateLimitPerMinute: 10,
+            rateLimitPerDay: 1_000,
+          })),
+        )
+        .returning({ id: apiKeys.id })
+    ).map((row) => row.id);
+    const sink = createPostgresUsageSink(database.db);
+    const batchSizes: number[] = [];
+    let failSecond = true;
+    const usage = createUsageRecorder({
+      sink: {
+        async write(batch) {
+          // The second batch of the first flush fails as an outage does.
+          if (batchSizes.length === 1 && failSecond) {
+            failSecond = false;
+            throw Object.assign(new Error("refused"), { code: "ECONNREFUSED" });
+          }
+          batchSizes.push(batch.keys.length);
+          await sink.write(batch);
+        },
+        prune: () => Promise.resolve(),
+      },
+      keysPerWrite: 100,
+      flushIntervalMs: 60_000,
+      now: () => at("2026-06-01T12:00:00Z"),
+      log,
+    });
+    // Key i gets (i % 5) + 1 requests, spread over two minutes of the same day.
+    ids.forEach((keyId, i) => {
+      for (let n = 0; n <= i % 5; n++) {
+        usage.record({
+          keyId,
+          atMs: at("2026-06-01T10:00:00Z") + (n % 2) * 60_000,
+          route: "/api/v1/iocs",
+          status: n === 4 ? 429 : 200,
+          latencyMs: 3,
+        });
+      }
+    });
+    expect(await usage.flush()).toBe(false);
+    expect(usage.pendingKeys).toBe(350);
+    expect(await usage.flush()).toBe(true);
+    expect(batchSizes).toEqual([100, 100, 100, 100, 50]);
+
+    const rows = await database.db
+      .select({ id: apiKeys.id, total: apiKeys.totalRequests })
+      .from(apiKeys)
+      .where(eq(apiKeys.ownerId, owner.ownerId));
+    const totals = new Map(rows.map((r) => [r.id, r.total]));
+    ids.forEach((id, i) => expect(totals.get(id)).toBe((i % 5) + 1));
+    const days = new Map(
+      (await database.db.select().from(usageDays)).map((d) => [d.keyId, d] as const),
+    );
+    ids.forEach((id, i) => {
+      const day = days.get(id)!;
+      expect(day.requests).toBe((i % 5) + 1);
+      expect(day.peakMinuteRequests).toBe(Math.ceil(((i % 5) + 1) / 2));
+      expect(day.rateLimitedByHour[10]).toBe(i % 5 === 4 ? 1 : 0);
+    });
+    await usage.close();
+  });
+
+  it("prunes rollups older than the retention", async () => {
+    const k = await insertKey(database.db);
+    const usage = recorder();
+    usage.record({
+      keyId: k.id,
+      atMs: at("2026-02-01T10:00:00Z"),
+      route: "/x",
+      status: 200,
+      latencyMs: 1,
+    });
+    usage.record({
+      keyId: k.id,
+      atMs: at("2026-05-30T10:00:00Z"),
+      route: "/x",
+      status: 200,
+      latencyMs: 1,
+    });
+    await usage.flush();
+    await usage.prune(); // now = 2026-06-01, 90 days back = 2026-03-03
+    const days = await database.db.select().from(usageDays).where(eq(usageDays.keyId, k.id));
+    expect(days.map((d) => d.day)).toEqual(["2026-05-30"]);
+    const minutes = await database.db
+      .select()
+      .from(usageMinutes)
+      .where(eq(usageMinutes.keyId, k.id));
+    expect(minutes).toHaveLength(1);
+    await usage.close();
+  });
+});
