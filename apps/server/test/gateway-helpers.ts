@@ -23,3 +23,12 @@ export function fakeClock(start: string) {
     },
   };
 }
+
+/**
+ * The app's `now`, stopped at the current time. Failed-auth attempts and a key's requests are
+ * counted per UTC minute, so a burst that straddled a minute boundary would start counting
+ * afresh halfway through; a stopped clock keeps a burst in one minute.
+ */
+export function stoppedClock() {
+  return fakeClock(new Date().toISOString()).now;
+}

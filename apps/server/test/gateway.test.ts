@@ -3,7 +3,7 @@ import { setUserTier } from "@repo/api";
 import { hashKey } from "@repo/core";
 import { apiKeys, eq, sql, usageDays, usageMinutes, users, type Database } from "@repo/db";
 import { rest, signUp, startTestApp, type TestApp } from "./harness.js";
-import { createKey, fakeClock, keyRow, type TestKey } from "./gateway-helpers.js";
+import { createKey, fakeClock, keyRow, stoppedClock, type TestKey } from "./gateway-helpers.js";
 
 /**
  * The data plane over HTTP on the real app and database (catalogue sections G, H, I):
@@ -483,7 +483,7 @@ describe("H. rate limits", () => {
   });
 
   it("79: a garbage-key flood from one address gets 429; real keys keep working", async () => {
-    const flood = await startTestApp({ gateway: { failedAuthPerMinute: 20 } });
+    const flood = await startTestApp({ now: stoppedClock(), gateway: { failedAuthPerMinute: 20 } });
     try {
       const k = await createKey(flood.db);
       const attacker = "198.51.100.66";
