@@ -565,6 +565,15 @@ describe.skipIf(sharedStores)("4. the failed-auth limiter shared through Redis",
             revoked.map((k) => k.id),
           ),
         );
+      // The second process learns of keys inserted through the first by NOTIFY: wait until it
+      // has, so that every attempt below is a lookup the shared count guards.
+      for (
+        let i = 0;
+        i < 200 && !revoked.every((k) => second.app.gateway.keyFilter.mightExist(k.hash));
+        i++
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       const codes: string[] = [];
       for (const [i, k] of revoked.entries()) {
         const response = await (i % 2 ? first : second).app.inject({

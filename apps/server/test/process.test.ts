@@ -236,5 +236,5 @@ describe("graceful shutdown", () => {
     expect(JSON.parse(response.body).result.data.user.email).toBe("late@example.com");
     const { code } = await exit;
     expect(code).toBe(0);
-  });
+  }, 120_000);
 });

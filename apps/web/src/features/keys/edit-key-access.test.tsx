@@ -63,7 +63,7 @@ describe("EditKeyAccessDialog", () => {
     await user.type(ips, "10.0.0.0/8");
     await user.click(screen.getByRole("radio", { name: "In 24 hours" }));
     await user.click(screen.getByRole("button", { name: "Save changes" }));
-    await vi.waitFor(() => expect(onClose).toHaveBeenCalled());
+    await vi.waitFor(() => expect(onClose).toHaveBeenCalled(), { timeout: 10_000 });
     expect(calls).toEqual([
       {
         path: "keys.update",

@@ -119,13 +119,15 @@ describe("KeyUsagePanel", () => {
     const week = screen.getByRole("radio", { name: "7 days" });
     await user.click(week);
     expect(week).toHaveProperty("checked", true);
-    await vi.waitFor(() =>
-      expect(container.querySelector("section")?.getAttribute("data-window")).toBe("7"),
+    await vi.waitFor(
+      () => expect(container.querySelector("section")?.getAttribute("data-window")).toBe("7"),
+      { timeout: 10_000 },
     );
     expect(usageCalls(calls).at(-1)).toEqual({ id: keyDetail().id, days: 7 });
     await user.click(screen.getByRole("radio", { name: "1 day" }));
-    await vi.waitFor(() =>
-      expect(container.querySelector("section")?.getAttribute("data-window")).toBe("1"),
+    await vi.waitFor(
+      () => expect(container.querySelector("section")?.getAttribute("data-window")).toBe("1"),
+      { timeout: 10_000 },
     );
     // One row for today in the daily table (drawn as a table here: no canvas in this DOM).
     const rows = within(screen.getByTestId("usage-daily-table")).getAllByRole("row");
@@ -150,11 +152,13 @@ describe("KeyUsagePanel", () => {
     expect(empty.textContent).toContain("Authorization: Bearer sk_live_zIc8…");
     expect(screen.queryByTestId("usage-total")).toBeNull();
     await user.click(within(empty).getByRole("button", { name: "Show the last 90 days" }));
-    await vi.waitFor(() =>
-      expect(usageCalls(calls).at(-1)).toEqual({ id: keyDetail().id, days: 90 }),
+    await vi.waitFor(
+      () => expect(usageCalls(calls).at(-1)).toEqual({ id: keyDetail().id, days: 90 }),
+      { timeout: 10_000 },
     );
-    await vi.waitFor(() =>
-      expect(screen.getByTestId("usage-empty").textContent).toContain("the last 90 days"),
+    await vi.waitFor(
+      () => expect(screen.getByTestId("usage-empty").textContent).toContain("the last 90 days"),
+      { timeout: 10_000 },
     );
     expect(screen.queryByRole("button", { name: "Show the last 90 days" })).toBeNull();
   });
