@@ -328,7 +328,10 @@ export function verifyApiKey(
  * The filter has not heard of this hash. It may be a key another process minted a moment ago
  * whose insert notification is still on the way: wait until this process has heard everything
  * committed so far (one shared round trip, see notify-barrier.ts), then decide. Canaries and
- * addresses already flooding are answered at once.
+ * addresses already flooding are answered at once. When the round trip fails (the database
+ * is down or too slow) the key could not be checked: 503 with Retry-After, as for any key
+ * that needs the database then, rather than a 401 that would tell the owner of a key minted
+ * just before an outage that it is invalid.
  */
 async function refuseUnlessJustCreated(
   gateway: Gateway,
@@ -336,8 +339,8 @@ async function refuseUnlessJustCreated(
   hash: string,
 ): Promise<Verification> {
   if (!gateway.canaries.get(hash) && !gateway.failedAuth.blockedLocally(input.clientIp)) {
-    const heardEverything = await gateway.keyFilterSync.sync();
-    if (heardEverything && gateway.keyFilter.mightExist(hash)) {
+    if (!(await gateway.keyFilterSync.sync())) return unavailable();
+    if (gateway.keyFilter.mightExist(hash)) {
       const nowMs = input.nowMs ?? gateway.nowMs();
       return loadAndCheck(gateway, input, hash, nowMs);
     }

@@ -345,6 +345,13 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
         expect(refused.ok).toBe(false);
         expect(!refused.ok && refused.error.appCode).toBe("service_unavailable");
         expect(!refused.ok && refused.error.headers?.["retry-after"]).toBeDefined();
+        // A key minted elsewhere during the outage, which this gateway cannot have heard of:
+        // it could not be checked, so 503 and not a 401 telling its owner it is invalid.
+        stopWaiting();
+        const mintedMeanwhile = await insertKey(database.db);
+        const unheard = await verify(mintedMeanwhile.key);
+        expect(!unheard.ok && unheard.error.appCode).toBe("service_unavailable");
+        expect(!unheard.ok && unheard.error.headers?.["retry-after"]).toBe("5");
         for (let i = 0; i < 3; i++) {
           const result = await verify(cached.key);
           expect(result.ok).toBe(true);
@@ -369,6 +376,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
         const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, cached.id));
         expect(row!.totalRequests).toBe(3);
         expect((await verify(uncached.key)).ok).toBe(true);
+        expect((await verify(mintedMeanwhile.key)).ok).toBe(true);
       } finally {
         stopWaiting();
         await g.close();
