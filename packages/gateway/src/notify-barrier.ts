@@ -8,8 +8,8 @@
  * Coalesced: callers share one round trip, started at most every `minIntervalMs`, so a flood
  * of invented keys costs the database a bounded number of tiny statements per second (500 at
  * the default 2 ms) however many keys it presents, and delays each refusal by a round trip or
- * two. A round trip that fails or times out answers false (the caller then refuses the key as
- * before: fail closed). The tokens travel on a channel only this process listens to, on the
+ * two. A round trip that fails or times out answers false (the caller then answers that the key
+ * could not be checked: fail closed). The tokens travel on a channel only this process listens to, on the
  * connection that hears the key changes (notifications reach a session in commit order).
  */
 export interface NotifyBarrier {
@@ -51,7 +51,16 @@ export function createNotifyBarrier(options: {
     if (inFlight || next.length === 0) return;
     lastStart = Date.now();
     const token = String(++sequence);
-    const timer = setTimeout(() => finish(false), timeoutMs);
+    // The timeout is decided after the event loop's next I/O poll: timers run before it, so
+    // after a stall (a burst of requests, a starved CPU) an expired timer would otherwise
+    // give up on a token already waiting in the socket.
+    const timer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (inFlight?.token === token) finish(false);
+        }),
+      timeoutMs,
+    );
     timer.unref();
     inFlight = { token, waiters: next, timer };
     next = [];

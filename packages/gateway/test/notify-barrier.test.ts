@@ -1,3 +1,4 @@
+import { createServer, connect, type AddressInfo, type Socket } from "node:net";
 import { describe, expect, it } from "vitest";
 import { createNotifyBarrier } from "../src/notify-barrier.js";
 
@@ -61,6 +62,36 @@ describe("notify barrier", () => {
   it("answers false when the send fails or the token never comes back", async () => {
     expect(await echoingBarrier({ fail: true }).barrier.sync()).toBe(false);
     expect(await echoingBarrier({ drop: true, timeoutMs: 50 }).barrier.sync()).toBe(false);
+  });
+
+  it("after an event-loop stall, takes a token already in the socket over its expired timeout", async () => {
+    // Two connected loopback sockets: what one writes is readable on the other at once, as a
+    // notification is on the listening connection while the process is busy elsewhere.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const accepted = new Promise<Socket>((resolve) => server.once("connection", resolve));
+    const listening = connect((server.address() as AddressInfo).port, "127.0.0.1");
+    const postgres = await accepted;
+    try {
+      const barrier = createNotifyBarrier({
+        minIntervalMs: 0,
+        timeoutMs: 20,
+        async send(token) {
+          postgres.write(`${token}\n`);
+          // The process is busy for longer than the timeout while the token comes back.
+          const until = Date.now() + 100;
+          while (Date.now() < until);
+        },
+      });
+      listening.on("data", (chunk) => {
+        for (const token of chunk.toString().split("\n").filter(Boolean)) barrier.received(token);
+      });
+      expect(await barrier.sync()).toBe(true);
+    } finally {
+      listening.destroy();
+      postgres.destroy();
+      server.close();
+    }
   });
 
   it("is not answered by a token other than the one in flight (a late one)", async () => {
