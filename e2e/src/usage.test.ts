@@ -64,7 +64,8 @@ describe.skipIf(!chromiumAvailable())("key usage view in Chromium", () => {
   let tab: Tab;
   let page: Page;
   let keyId = "";
-  const today = new Date().toISOString().slice(0, 10);
+  /** The UTC day of the burst (set after waitForQuietMoment, which may wait past midnight). */
+  let today = "";
 
   beforeAll(async () => {
     server = await startServer();
@@ -87,6 +88,7 @@ describe.skipIf(!chromiumAvailable())("key usage view in Chromium", () => {
     expect(keyId).not.toBe("");
 
     await waitForQuietMoment();
+    today = new Date().toISOString().slice(0, 10);
     const statuses: number[] = [];
     for (const path of [
       ...Array<string>(6).fill("/api/v1/iocs"),
