@@ -76,11 +76,12 @@ describe("notify barrier", () => {
       const barrier = createNotifyBarrier({
         minIntervalMs: 0,
         timeoutMs: 20,
-        async send(token) {
+        send(token) {
           postgres.write(`${token}\n`);
           // The process is busy for longer than the timeout while the token comes back.
           const until = Date.now() + 100;
           while (Date.now() < until);
+          return Promise.resolve();
         },
       });
       listening.on("data", (chunk) => {
