@@ -103,7 +103,9 @@ describe.skipIf(!chromiumAvailable())("upstream content in a signed-in tab", () 
     expect(await keyNames()).toEqual(["attacker-key"]);
     // What made it so (checked last, so a missing header shows as the attack succeeding).
     const headers = response!.headers();
-    expect(headers["content-security-policy"]).toBe("default-src 'none'; sandbox");
+    expect(headers["content-security-policy"]).toBe(
+      "default-src 'none'; frame-ancestors 'none'; sandbox",
+    );
     expect(headers["x-content-type-options"]).toBe("nosniff");
     expect(headers["set-cookie"]).toBeUndefined();
   });

@@ -335,7 +335,9 @@ describe("3. the upstream cannot act as the dashboard", () => {
     const response = await rawRequest("/api/v1/iocs", [bearer(everything.key)]);
     expect(response.status).toBe(200);
     const head = response.head.toLowerCase();
-    expect(head).toContain("content-security-policy: default-src 'none'; sandbox");
+    expect(head).toContain(
+      "content-security-policy: default-src 'none'; frame-ancestors 'none'; sandbox",
+    );
     expect(head).not.toContain("default-src *");
     expect(head).toContain("x-content-type-options: nosniff");
     expect(head).toMatch(/cache-control: private, no-store/);

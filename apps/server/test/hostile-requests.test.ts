@@ -208,7 +208,11 @@ describe.each(SHAPES)("$name", (shape) => {
     }
     expect(response.headers["x-request-id"]).toMatch(/^req_[0-9a-f]{32}$/);
     expect(response.headers["x-content-type-options"]).toBe("nosniff");
-    expect(response.headers["x-frame-options"]).toBe("SAMEORIGIN");
+    expect(response.headers["content-security-policy"]).toBe(
+      "default-src 'none'; frame-ancestors 'none'",
+    );
+    expect(response.headers["cross-origin-resource-policy"]).toBe("same-origin");
+    expect(response.headers["referrer-policy"]).toBe("no-referrer");
     expect(response.headers["cache-control"]).toBe("no-store");
     expect(response.body).not.toMatch(/at .+\.(ts|js):\d+|FST_|HPE_/);
   });

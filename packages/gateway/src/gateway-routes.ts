@@ -122,11 +122,11 @@ const DROPPED_RESPONSE_PREFIX = /^(x-ratelimit-|access-control-)/;
 
 /**
  * On every data-route answer, proxied or not: upstream content can never run as the
- * dashboard (a sandboxed, script-less document with no origin of its own), is never
- * content-sniffed, and is never stored by a shared cache or served to another key.
+ * dashboard (a sandboxed, script-less document with no origin of its own, never framed), is
+ * never content-sniffed, and is never stored by a shared cache or served to another key.
  */
 const DATA_RESPONSE_HEADERS = {
-  "content-security-policy": "default-src 'none'; sandbox",
+  "content-security-policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
   "x-content-type-options": "nosniff",
   "cache-control": "private, no-store",
   vary: "Authorization, X-API-Key",
