@@ -240,6 +240,9 @@ describe.skipIf(!chromiumAvailable())("dashboard in Chromium", () => {
   it("keeps the session across reloads and returns to sign-in cleanly when it ends", async () => {
     await page.reload();
     await heading(page, "API keys").waitFor();
+    // The page's first queries must have been answered: one still queued when the cookies go
+    // would end the session on its own, before the click below (a CI failure on a busy machine).
+    await page.waitForLoadState("networkidle");
 
     // The session disappears underneath the open tab (expiry, sign-out elsewhere).
     await tab.context.clearCookies();
