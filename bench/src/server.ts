@@ -16,7 +16,8 @@ import { generateKey, WEBHOOK_EVENT_TYPES } from "@repo/core";
 import { createPostgresUsageSink, createUsageRecorder, type UsageSink } from "@repo/gateway";
 import { and, apiKeys, eq, isNull, usageDays, users } from "@repo/db";
 import { createTestDatabase } from "@repo/db/testing";
-import { buildApp, logDestination, loggerOptions } from "../../apps/server/src/app.js";
+import { logDestination, loggerOptions } from "../../apps/server/src/access-log.js";
+import { buildApp } from "../../apps/server/src/app.js";
 
 const database = await createTestDatabase(process.env.TEST_DATABASE_URL);
 const appOptions = (usageAnalytics: boolean): Parameters<typeof buildApp>[0] => ({

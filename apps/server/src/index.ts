@@ -1,6 +1,7 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildApp, logDestination, loggerOptions } from "./app.js";
+import { logDestination, loggerOptions } from "./access-log.js";
+import { buildApp } from "./app.js";
 import { openConfiguredDatabase } from "./database.js";
 import { loadEnv } from "./env.js";
 import { startupFailure } from "./startup-failure.js";

@@ -3,7 +3,8 @@ import { DEFAULT_THROTTLE_POLICY } from "@repo/api";
 import { onTestKeyInserted, waitUntilKnown } from "@repo/api/testing";
 import { createTestDatabase, type TestDatabase } from "@repo/db/testing";
 import type { LightMyRequestResponse } from "fastify";
-import { buildApp, loggerOptions, type AppOptions } from "../src/app.js";
+import { loggerOptions } from "../src/access-log.js";
+import { buildApp, type AppOptions } from "../src/app.js";
 
 export const ORIGIN = "http://localhost:3000";
 export const EVIL = "https://evil.test";
