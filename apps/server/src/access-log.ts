@@ -63,6 +63,7 @@ export function logDestination(dest: number | string = 1) {
  * A failed request's error is reported by its codes, never its message or stack.
  */
 export class AccessLog extends LogController {
+  private batch: LineBatch | undefined;
   override incomingRequest() {}
   override requestCompleted(
     error: Error | null | undefined,
@@ -73,26 +74,69 @@ export class AccessLog extends LogController {
       const line = { req: request, res: reply, responseTime: reply.elapsedTime };
       reply.log.error({ ...line, error: safeError(error) }, "request errored");
     } else if ((reply.log as pino.Logger).isLevelEnabled("info")) {
-      writeAccessLine(request, reply);
+      const server = request.server.log as unknown as Record<symbol, unknown>;
+      this.batch ??= new LineBatch(server[pino.symbols.streamSym] as Destination);
+      this.batch.add(accessLine(request, reply, server[pino.symbols.chindingsSym] as string));
     }
   }
 }
 
 /**
  * The "request completed" line, written by hand in pino's own format (level, time, the
- * server logger's bindings: pid, hostname; then reqId) straight to its destination.
- * Measured: going through pino (serializers, redaction, stringify) took /healthz from about
- * 38,000 to 23,000 req/s on the benchmark machine; this line carries only method, redacted
- * URL, address and status, so there is nothing for redaction to find.
+ * server logger's bindings: pid, hostname; then reqId). Measured: going through pino
+ * (serializers, redaction, stringify) took /healthz from about 38,000 to 23,000 req/s on the
+ * benchmark machine; this line carries only method, redacted URL, address and status, so
+ * there is nothing for redaction to find.
  */
-function writeAccessLine(request: FastifyRequest, reply: FastifyReply) {
-  const log = request.server.log as unknown as Record<symbol, unknown>;
-  const stream = log[pino.symbols.streamSym] as { write(line: string): unknown };
-  const bindings = log[pino.symbols.chindingsSym] as string;
-  stream.write(
-    `{"level":30,"time":${Date.now()}${bindings},"reqId":${JSON.stringify(request.id)},"req":{"method":${JSON.stringify(request.method)},"url":${JSON.stringify(redactUrl(request.url))},"remoteAddress":${JSON.stringify(request.ip)}},"res":{"statusCode":${reply.statusCode}},"responseTime":${reply.elapsedTime},"msg":"request completed"}\n`,
-  );
+function accessLine(request: FastifyRequest, reply: FastifyReply, bindings: string) {
+  return `{"level":30,"time":${Date.now()}${bindings},"reqId":${JSON.stringify(request.id)},"req":{"method":${JSON.stringify(request.method)},"url":${JSON.stringify(redactUrl(request.url))},"remoteAddress":${JSON.stringify(request.ip)}},"res":{"statusCode":${reply.statusCode}},"responseTime":${reply.elapsedTime},"msg":"request completed"}\n`;
 }
+
+/** pino's destination: sonic-boom in production, any writable in tests. */
+interface Destination {
+  write(chunk: string): unknown;
+}
+
+/**
+ * The access lines of one turn of the event loop, handed to the destination as one string
+ * when the turn ends (setImmediate). Measured (/healthz on PostgreSQL, eight interleaved
+ * 3-second rounds): the access log cost about 10 µs of server CPU a request, and writing a
+ * turn's lines at once saved 2-3 µs of it (sonic-boom measures the UTF-8 length of every
+ * string it is given and runs its write path once per call). A line waits at most until
+ * the end of the turn in which its response finished; lines still waiting when the process
+ * exits are written synchronously then.
+ */
+class LineBatch {
+  private lines: string[] = [];
+  constructor(private readonly destination: Destination) {}
+  add(line: string) {
+    this.lines.push(line);
+    if (this.lines.length === 1) {
+      waiting.add(this);
+      setImmediate(this.flush);
+    }
+  }
+  readonly flush = () => {
+    waiting.delete(this);
+    if (this.lines.length === 0) return;
+    const text = this.lines.join("");
+    this.lines = [];
+    this.destination.write(text);
+  };
+}
+
+/** Batches with lines waiting for the end of the turn. */
+const waiting = new Set<LineBatch>();
+
+/**
+ * Writes the access lines still waiting for the end of their turn: at exit, and for tests
+ * reading the log. The exit handler is registered when this module loads, before any logger
+ * exists, so it runs before pino's own, which then writes the destination out synchronously.
+ */
+export function flushAccessLines() {
+  for (const batch of waiting) batch.flush();
+}
+process.on("exit", flushAccessLines);
 
 type LogMethod = (...args: unknown[]) => void;
 /** Fastify's server logger: pino, or with `logger: false` its null logger (no isLevelEnabled). */

@@ -1,14 +1,21 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { AccessLog, RequestLogger, loggerOptions } from "../src/access-log.js";
 
+const endOfTurn = () => new Promise((resolve) => setImmediate(resolve));
+
 /** A finished request as the access log sees it: `server` is the app's own logger. */
-function finished(log: RequestLogger, server: unknown) {
+function finished(log: RequestLogger, server: unknown, id = "req_0123") {
   const url = "/api/v1/iocs?api_key=sk_live_secret";
   const request = {
-    id: "req_0123",
+    id,
     method: "GET",
     url,
     ip: "192.0.2.7",
@@ -20,13 +27,15 @@ function finished(log: RequestLogger, server: unknown) {
 
 function capturedLogger(level: string) {
   const lines: string[] = [];
+  const writes: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
+      writes.push(chunk.toString());
       lines.push(...chunk.toString().split("\n").filter(Boolean));
       done();
     },
   });
-  return { logger: pino({ ...loggerOptions(level) }, stream), lines };
+  return { logger: pino({ ...loggerOptions(level) }, stream), lines, writes };
 }
 
 describe("the access log", () => {
@@ -42,10 +51,11 @@ describe("the access log", () => {
     expect(() => accessLog.requestCompleted(new Error("boom"), ...request)).not.toThrow();
   });
 
-  it("writes one line per request at info, with the key redacted from the URL", () => {
+  it("writes one line per request at info, with the key redacted from the URL", async () => {
     const { logger, lines } = capturedLogger("info");
     const log = new RequestLogger(logger, { reqId: "req_0123" });
     new AccessLog().requestCompleted(null, ...finished(log, logger));
+    await endOfTurn();
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toMatchObject({
       level: 30,
@@ -58,14 +68,74 @@ describe("the access log", () => {
     expect(lines[0]).not.toContain("sk_live_secret");
   });
 
-  it("writes no access line when the level is above info, but still reports errors", () => {
+  it("writes no access line when the level is above info, but still reports errors", async () => {
     const { logger, lines } = capturedLogger("warn");
     const log = new RequestLogger(logger, { reqId: "req_0123" });
     new AccessLog().requestCompleted(null, ...finished(log, logger));
+    await endOfTurn();
     expect(lines).toEqual([]);
     new AccessLog().requestCompleted(new Error("secret detail"), ...finished(log, logger));
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 50, msg: "request errored" });
     expect(lines[0]).not.toContain("secret detail");
+  });
+
+  it("hands the lines of one turn of the event loop to the destination in one write", async () => {
+    const { logger, lines, writes } = capturedLogger("info");
+    const accessLog = new AccessLog();
+    for (const reqId of ["req_a", "req_b", "req_c"]) {
+      accessLog.requestCompleted(
+        null,
+        ...finished(new RequestLogger(logger, { reqId }), logger, reqId),
+      );
+    }
+    expect(writes).toEqual([]);
+    await endOfTurn();
+    expect(writes).toHaveLength(1);
+    expect(lines.map((line) => (JSON.parse(line) as { reqId: string }).reqId)).toEqual([
+      "req_a",
+      "req_b",
+      "req_c",
+    ]);
+    accessLog.requestCompleted(
+      null,
+      ...finished(new RequestLogger(logger, { reqId: "req_d" }), logger, "req_d"),
+    );
+    await endOfTurn();
+    expect(writes).toHaveLength(2);
+  });
+
+  it("writes the lines still waiting when the process exits at once", () => {
+    // A real asynchronous destination (pino.destination, as in production) and a process
+    // that exits in the same turn as its last request: the line must still reach the file.
+    const dir = mkdtempSync(path.join(os.tmpdir(), "access-log-"));
+    const file = path.join(dir, "access.log");
+    const module = path.join(path.dirname(fileURLToPath(import.meta.url)), "../src/access-log.ts");
+    const script = `
+      import { AccessLog, RequestLogger, logDestination, loggerOptions } from ${JSON.stringify(module)};
+      import { once } from "node:events";
+      import pino from "pino";
+      const destination = logDestination(${JSON.stringify(file)});
+      await once(destination, "ready");
+      const logger = pino(loggerOptions("info"), destination);
+      logger.info("started");
+      const log = new RequestLogger(logger, { reqId: "req_last" });
+      const request = { id: "req_last", method: "GET", url: "/healthz", ip: "127.0.0.1", server: { log: logger } };
+      new AccessLog().requestCompleted(null, request, { log, statusCode: 200, elapsedTime: 1 });
+      process.exit(0);
+    `;
+    try {
+      execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+        cwd: path.dirname(fileURLToPath(import.meta.url)),
+        stdio: "pipe",
+      });
+      const written = readFileSync(file, "utf8").split("\n").filter(Boolean);
+      expect(written.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual([
+        "started",
+        "request completed",
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,7 +3,7 @@ import { DEFAULT_THROTTLE_POLICY } from "@repo/api";
 import { onTestKeyInserted, waitUntilKnown } from "@repo/api/testing";
 import { createTestDatabase, type TestDatabase } from "@repo/db/testing";
 import type { LightMyRequestResponse } from "fastify";
-import { loggerOptions } from "../src/access-log.js";
+import { flushAccessLines, loggerOptions } from "../src/access-log.js";
 import { buildApp, type AppOptions } from "../src/app.js";
 
 export const ORIGIN = "http://localhost:3000";
@@ -69,7 +69,11 @@ export async function startTestApp(
     app,
     database,
     db: database.db,
-    logs,
+    /** Every line written so far, access lines of the current turn included. */
+    get logs() {
+      flushAccessLines();
+      return logs;
+    },
     async close() {
       stopWaiting();
       await app.close();
