@@ -13,11 +13,10 @@ const endOfTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 /** A finished request as the access log sees it: `server` is the app's own logger. */
 function finished(log: RequestLogger, server: unknown, id = "req_0123") {
-  const url = "/api/v1/iocs?api_key=sk_live_secret";
   const request = {
     id,
     method: "GET",
-    url,
+    url: "/api/v1/iocs?api_key=sk_live_secret",
     ip: "192.0.2.7",
     server: { log: server },
   };
