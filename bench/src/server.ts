@@ -163,19 +163,33 @@ app.post<{ Querystring: { n: string } }>("/bench/flush", async (request) => {
   return { keys: n, written, ms };
 });
 
+// The setup below goes through the listening server, as any client's requests do, and never
+// through app.inject: light-my-request's stand-in request and response objects are shapes
+// that production never sees, and once Fastify's and Node's shared code has met them its
+// property lookups stay polymorphic for the life of the process. Measured: 60 routes warmed
+// by inject slowed an unrelated route of bare Fastify by about 5 µs a request (0.83x), and
+// not at all when warmed over HTTP.
+const url = await app.listen({ host: "127.0.0.1", port: 0 });
+function request(method: string, path: string, headers: Record<string, string>, body?: unknown) {
+  return fetch(`${url}${path}`, {
+    method,
+    headers: {
+      ...headers,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+      "sec-fetch-site": "same-origin",
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
 // Key management: a Pro account with 10 keys (one with 90 days of Pro-level usage rollups)
 // and an empty Pro account for create + revoke, each with a real session.
 async function signedInProAccount(name: string): Promise<{ id: string; cookie: string }> {
   const email = `${name}-${randomBytes(4).toString("hex")}@bench.test`;
   const password = "bench passphrase";
   const user = await createUser(database.db, { email, password, tier: "pro" });
-  const response = await app.inject({
-    method: "POST",
-    url: "/trpc/auth.signIn",
-    headers: { "content-type": "application/json", "sec-fetch-site": "same-origin" },
-    payload: JSON.stringify({ email, password }),
-  });
-  const cookie = String(response.headers["set-cookie"]).split(";")[0]!;
+  const response = await request("POST", "/trpc/auth.signIn", {}, { email, password });
+  const cookie = response.headers.getSetCookie()[0]!.split(";")[0]!;
   return { id: user.id, cookie };
 }
 const listAccount = await signedInProAccount("list");
@@ -184,17 +198,13 @@ const churnAccount = await signedInProAccount("churn");
 churnUserId = churnAccount.id;
 const listKeyIds: string[] = [];
 for (let i = 0; i < 10; i++) {
-  const created = await app.inject({
-    method: "POST",
-    url: "/api/v1/keys",
-    headers: {
-      cookie: listAccount.cookie,
-      "content-type": "application/json",
-      "sec-fetch-site": "same-origin",
-    },
-    payload: JSON.stringify({ name: `prod-siem-${i}`, expires_in_days: 90 }),
-  });
-  listKeyIds.push(created.json<{ data: { id: string } }>().data.id);
+  const created = await request(
+    "POST",
+    "/api/v1/keys",
+    { cookie: listAccount.cookie },
+    { name: `prod-siem-${i}`, expires_in_days: 90 },
+  );
+  listKeyIds.push(((await created.json()) as { data: { id: string } }).data.id);
 }
 const usageKeyId = listKeyIds[0]!;
 await database.db.insert(usageDays).values(proLevelRollups(usageKeyId, 90));
@@ -283,21 +293,17 @@ await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
 const receiverPort = (receiver.address() as AddressInfo).port;
 const alertsAccount = await signedInProAccount("alerts");
 for (let i = 0; i < 3; i++) {
-  const created = await app.inject({
-    method: "POST",
-    url: "/trpc/webhooks.create",
-    headers: {
-      cookie: alertsAccount.cookie,
-      "content-type": "application/json",
-      "sec-fetch-site": "same-origin",
-    },
-    payload: JSON.stringify({
+  const created = await request(
+    "POST",
+    "/trpc/webhooks.create",
+    { cookie: alertsAccount.cookie },
+    {
       url: `http://127.0.0.1:${receiverPort}/soar-${i}`,
       events: [...WEBHOOK_EVENT_TYPES],
       description: `SOAR ${i}`,
-    }),
-  });
-  if (created.statusCode !== 200) throw new Error(`webhook endpoint: ${created.body}`);
+    },
+  );
+  if (created.status !== 200) throw new Error(`webhook endpoint: ${await created.text()}`);
 }
 const alertsKey = await insertTestKey(database.db, {
   ownerId: alertsAccount.id,
@@ -306,11 +312,9 @@ const alertsKey = await insertTestKey(database.db, {
   perDay: 2_000_000_000,
 });
 
-const sample = await app.inject({ url: "/api/v1/iocs", headers: { "x-api-key": key.key } });
-if (sample.statusCode !== 200) throw new Error(`echo failed: ${sample.statusCode}`);
-body = sample.json();
-
-const url = await app.listen({ host: "127.0.0.1", port: 0 });
+const sample = await request("GET", "/api/v1/iocs", { "x-api-key": key.key });
+if (sample.status !== 200) throw new Error(`echo failed: ${sample.status}`);
+body = await sample.json();
 
 // A second app on the same database with usage analytics off, for the recording-cost scenario.
 const analyticsOff = await buildApp(appOptions(false));
