@@ -7,7 +7,8 @@ import { fileURLToPath } from "node:url";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { AccessLog, RequestLogger, loggerOptions } from "../src/access-log.js";
+import { AccessLog, RequestLogger, loggerOptions, redactUrl } from "../src/access-log.js";
+import { requestIds } from "../src/app.js";
 
 const endOfTurn = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -118,6 +119,12 @@ describe("the access log", () => {
       await once(destination, "ready");
       const logger = pino(loggerOptions("info"), destination);
       logger.info("started");
+      // That line's asynchronous write must land first: one still in flight at exit can land
+      // after the exit's synchronous writes (sonic-boom), and this test is about the access line.
+      const { readFileSync } = await import("node:fs");
+      while (!readFileSync(${JSON.stringify(file)}, "utf8").includes("started")) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
       const log = new RequestLogger(logger, { reqId: "req_last" });
       const request = { id: "req_last", method: "GET", url: "/healthz", ip: "127.0.0.1", server: { log: logger } };
       new AccessLog().requestCompleted(null, request, { log, statusCode: 200, elapsedTime: 1 });
@@ -136,5 +143,70 @@ describe("the access log", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("prints the response time to the microsecond, as a number", async () => {
+    const { logger, lines } = capturedLogger("info");
+    const log = new RequestLogger(logger, { reqId: "req_0123" });
+    const [request, reply] = finished(log, logger);
+    (reply as unknown as { elapsedTime: number }).elapsedTime = 0.021912999996857252;
+    new AccessLog().requestCompleted(null, request, reply);
+    await endOfTurn();
+    expect(lines[0]).toContain('"responseTime":0.022,');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ responseTime: 0.022 });
+  });
+});
+
+describe("redactUrl", () => {
+  // Every spelling the gateway accepts as the key (or a token or password), including the
+  // ones that hide the letters a quick check looks for behind separators and escapes.
+  const secrets = [
+    "api_key",
+    "API-KEY",
+    "a-p-i_k-e-y",
+    "api+key",
+    "apikey[]",
+    "apikey[0]",
+    "api%5Fkey",
+    "api%6Bey",
+    "api%4Bey",
+    "%61%70%69%6b%65%79",
+    "TOKEN",
+    "to_ken",
+    "PassWord",
+    "pass%77ord",
+  ];
+  it.each(secrets)("redacts ?%s= wherever it stands in the query", (name) => {
+    for (const [url, expected] of [
+      [`/api/v1/iocs?${name}=sk_live_x`, `/api/v1/iocs?${name}=[REDACTED]`],
+      [`/api/v1/iocs?limit=5&${name}=sk_live_x`, `/api/v1/iocs?limit=5&${name}=[REDACTED]`],
+      [`/api/v1/iocs?${name}=sk_live_x&type=ip`, `/api/v1/iocs?${name}=[REDACTED]&type=ip`],
+    ]) {
+      expect(redactUrl(url!)).toBe(expected);
+    }
+  });
+
+  it("leaves URLs without a secret as they are", () => {
+    for (const url of [
+      "/healthz",
+      "/api/v1/iocs?type=ip&limit=50",
+      "/api/v1/iocs?q=keyword&page=2",
+      "/api/v1/iocs?owner=who&%41=1",
+      "/api/v1/iocs?",
+    ]) {
+      expect(redactUrl(url)).toBe(url);
+    }
+  });
+});
+
+describe("request ids", () => {
+  it("are req_ and 32 hex digits, all different, across refills of their randomness", () => {
+    const next = requestIds();
+    const ids = Array.from({ length: 2_000 }, next);
+    for (const id of ids) expect(id).toMatch(/^req_[0-9a-f]{32}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+    // Two generators (two processes) share nothing.
+    const other = requestIds();
+    expect(ids).not.toContain(other());
   });
 });
