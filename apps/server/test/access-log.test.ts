@@ -6,11 +6,16 @@ import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
 import pino from "pino";
-import { describe, expect, it } from "vitest";
-import { AccessLog, RequestLogger, loggerOptions, redactUrl } from "../src/access-log.js";
+import { describe, expect, it, vi } from "vitest";
+import {
+  AccessLog,
+  RequestLogger,
+  flushAccessLines,
+  loggerOptions,
+  redactUrl,
+} from "../src/access-log.js";
 import { requestIds } from "../src/app.js";
 
-const endOfTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 /** A finished request as the access log sees it: `server` is the app's own logger. */
 function finished(log: RequestLogger, server: unknown, id = "req_0123") {
@@ -51,11 +56,11 @@ describe("the access log", () => {
     expect(() => accessLog.requestCompleted(new Error("boom"), ...request)).not.toThrow();
   });
 
-  it("writes one line per request at info, with the key redacted from the URL", async () => {
+  it("writes one line per request at info, with the key redacted from the URL", () => {
     const { logger, lines } = capturedLogger("info");
     const log = new RequestLogger(logger, { reqId: "req_0123" });
     new AccessLog().requestCompleted(null, ...finished(log, logger));
-    await endOfTurn();
+    flushAccessLines();
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toMatchObject({
       level: 30,
@@ -68,11 +73,11 @@ describe("the access log", () => {
     expect(lines[0]).not.toContain("sk_live_secret");
   });
 
-  it("writes no access line when the level is above info, but still reports errors", async () => {
+  it("writes no access line when the level is above info, but still reports errors", () => {
     const { logger, lines } = capturedLogger("warn");
     const log = new RequestLogger(logger, { reqId: "req_0123" });
     new AccessLog().requestCompleted(null, ...finished(log, logger));
-    await endOfTurn();
+    flushAccessLines();
     expect(lines).toEqual([]);
     new AccessLog().requestCompleted(new Error("secret detail"), ...finished(log, logger));
     expect(lines).toHaveLength(1);
@@ -80,29 +85,60 @@ describe("the access log", () => {
     expect(lines[0]).not.toContain("secret detail");
   });
 
-  it("hands the lines of one turn of the event loop to the destination in one write", async () => {
-    const { logger, lines, writes } = capturedLogger("info");
-    const accessLog = new AccessLog();
-    for (const reqId of ["req_a", "req_b", "req_c"]) {
-      accessLog.requestCompleted(
-        null,
-        ...finished(new RequestLogger(logger, { reqId }), logger, reqId),
-      );
+  it("hands the lines of 100 ms to the destination in one write", () => {
+    vi.useFakeTimers();
+    try {
+      const { logger, lines, writes } = capturedLogger("info");
+      const accessLog = new AccessLog();
+      const complete = (reqId: string) =>
+        accessLog.requestCompleted(
+          null,
+          ...finished(new RequestLogger(logger, { reqId }), logger, reqId),
+        );
+      complete("req_a");
+      vi.advanceTimersByTime(60);
+      complete("req_b");
+      complete("req_c");
+      vi.advanceTimersByTime(39);
+      expect(writes).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(writes).toHaveLength(1);
+      expect(lines.map((line) => (JSON.parse(line) as { reqId: string }).reqId)).toEqual([
+        "req_a",
+        "req_b",
+        "req_c",
+      ]);
+      // The next line starts a new 100 ms.
+      complete("req_d");
+      vi.advanceTimersByTime(99);
+      expect(writes).toHaveLength(1);
+      vi.advanceTimersByTime(1);
+      expect(writes).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
     }
-    expect(writes).toEqual([]);
-    await endOfTurn();
-    expect(writes).toHaveLength(1);
-    expect(lines.map((line) => (JSON.parse(line) as { reqId: string }).reqId)).toEqual([
-      "req_a",
-      "req_b",
-      "req_c",
-    ]);
-    accessLog.requestCompleted(
-      null,
-      ...finished(new RequestLogger(logger, { reqId: "req_d" }), logger, "req_d"),
-    );
-    await endOfTurn();
-    expect(writes).toHaveLength(2);
+  });
+
+  it("writes at once when 16 KiB of lines are waiting, without waiting for the timer", () => {
+    vi.useFakeTimers();
+    try {
+      const { logger, lines, writes } = capturedLogger("info");
+      const accessLog = new AccessLog();
+      const log = new RequestLogger(logger, { reqId: "req_0123" });
+      let sent = 0;
+      while (writes.length === 0) {
+        accessLog.requestCompleted(null, ...finished(log, logger));
+        sent += 1;
+        expect(sent).toBeLessThan(200);
+      }
+      expect(writes[0]!.length).toBeGreaterThanOrEqual(16 * 1024);
+      expect(lines).toHaveLength(sent);
+      // Nothing is left waiting, so the timer writes nothing more.
+      vi.advanceTimersByTime(1_000);
+      expect(writes).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("writes the lines still waiting when the process exits at once", () => {
@@ -145,13 +181,13 @@ describe("the access log", () => {
     }
   });
 
-  it("prints the response time to the microsecond, as a number", async () => {
+  it("prints the response time to the microsecond, as a number", () => {
     const { logger, lines } = capturedLogger("info");
     const log = new RequestLogger(logger, { reqId: "req_0123" });
     const [request, reply] = finished(log, logger);
     (reply as unknown as { elapsedTime: number }).elapsedTime = 0.021912999996857252;
     new AccessLog().requestCompleted(null, request, reply);
-    await endOfTurn();
+    flushAccessLines();
     expect(lines[0]).toContain('"responseTime":0.022,');
     expect(JSON.parse(lines[0]!)).toMatchObject({ responseTime: 0.022 });
   });
