@@ -16,7 +16,6 @@ import {
 } from "../src/access-log.js";
 import { requestIds } from "../src/app.js";
 
-
 /** A finished request as the access log sees it: `server` is the app's own logger. */
 function finished(log: RequestLogger, server: unknown, id = "req_0123") {
   const request = {
