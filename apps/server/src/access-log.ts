@@ -56,9 +56,9 @@ export function redactUrl(url: string): string {
 /**
  * Where the server's log lines go: stdout, written asynchronously. A line is handed to libuv
  * instead of blocking the request on a write(2); while one write is in flight the next lines
- * are joined into the following one, so under load the log costs a few large writes a
- * second, and a quiet server still writes each line at once. Buffered lines are flushed
- * synchronously when the process exits (pino registers the handler).
+ * are joined into the following one, and a quiet server writes each line at once (access
+ * lines arrive already gathered: see LineBatch). Buffered lines are flushed synchronously
+ * when the process exits (pino registers the handler).
  */
 export function logDestination(dest: number | string = 1) {
   return pino.destination({ dest, sync: false });
