@@ -3,7 +3,7 @@ import net from "node:net";
 import { privatePort } from "@repo/db/testing";
 
 /**
- * A Redis server of the test's own on a port of 41000-41999, which the test may stop and
+ * A Redis server of the test's own on a port of 21000-21999, which the test may stop and
  * start at will (the machine's shared Redis is never touched); the PostgreSQL equivalent is
  * in @repo/db/testing.
  */

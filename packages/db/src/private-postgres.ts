@@ -6,18 +6,25 @@ import path from "node:path";
 import { promisify } from "node:util";
 
 /**
- * A PostgreSQL cluster of the caller's own (initdb + pg_ctl) on a port of 41000-41999, which
+ * A PostgreSQL cluster of the caller's own (initdb + pg_ctl) on a port of 21000-21999, which
  * fault tests and the fault benchmark stop and start at will: the machine's shared server is
  * never touched. It listens on 127.0.0.1 only, with trust authentication.
  */
 const run = promisify(execFile);
 
-/** Ports 41000-41999 belong to these tests; each caller gets the next free one. */
-let nextPort = 41_000 + (process.pid % 400) * 2;
+/**
+ * Ports 21000-21999 belong to these tests; each caller gets the next free one. The range lies
+ * below the kernel's ephemeral range (Linux: 32768-60999), from which outgoing connections
+ * take their source ports: inside it (41000-41999 before), a port found free could be taken
+ * by any connection before the server started there (EADDRINUSE in CI), or while a private
+ * PostgreSQL was stopped.
+ */
+export const PRIVATE_PORTS = { first: 21_000, last: 21_999 } as const;
+let nextPort = PRIVATE_PORTS.first + (process.pid % 400) * 2;
 export async function privatePort(): Promise<number> {
   for (let tries = 0; tries < 200; tries++) {
     const port = nextPort;
-    nextPort = nextPort >= 41_998 ? 41_000 : nextPort + 1;
+    nextPort = nextPort >= PRIVATE_PORTS.last - 1 ? PRIVATE_PORTS.first : nextPort + 1;
     const free = await new Promise<boolean>((resolve) => {
       const probe = net.createServer();
       probe.once("error", () => resolve(false));
@@ -25,7 +32,7 @@ export async function privatePort(): Promise<number> {
     });
     if (free) return port;
   }
-  throw new Error("no free port in 41000-41999");
+  throw new Error(`no free port in ${PRIVATE_PORTS.first}-${PRIVATE_PORTS.last}`);
 }
 
 export const hasPostgresTools = spawnSync("pg_ctl", ["--version"]).status === 0;
