@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -62,10 +63,27 @@ export async function runCli(
   return { code, output: output.join("") };
 }
 
-/** Starts a server and waits until it listens (readyz answers at all). */
+/**
+ * Starts a server and waits until it listens (healthz answers at all). A port found free can
+ * still be taken before the server binds it (another test file's server starting at the same
+ * moment): a server refused with EADDRINUSE is started again on the next port.
+ */
 export async function startServer(
   env: Record<string, string>,
   options: SpawnOptions = {},
+): Promise<ServerProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOnce(env, options);
+    } catch (error) {
+      if (attempt === 3 || !String(error).includes("EADDRINUSE")) throw error;
+    }
+  }
+}
+
+async function startServerOnce(
+  env: Record<string, string>,
+  options: SpawnOptions,
 ): Promise<ServerProcess> {
   const port = await privatePort();
   const { child, output, exited } = spawnEntry(
@@ -94,7 +112,9 @@ export async function startServer(
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
-  child.kill("SIGKILL");
+  if (child.exitCode === null) child.kill("SIGKILL");
+  // Its last words may still be in the pipes when the exit is seen.
+  else await Promise.race([once(child, "close"), new Promise((r) => setTimeout(r, 1_000))]);
   throw new Error(`server did not start:\n${output.join("")}`);
 }
 
