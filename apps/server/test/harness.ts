@@ -69,7 +69,7 @@ export async function startTestApp(
     app,
     database,
     db: database.db,
-    /** Every line written so far, access lines of the current turn included. */
+    /** Every line written so far, access lines still held for their batched write included. */
     get logs() {
       flushAccessLines();
       return logs;
