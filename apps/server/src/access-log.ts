@@ -82,23 +82,43 @@ export class AccessLog extends LogController {
     if (error) {
       const line = { req: request, res: reply, responseTime: reply.elapsedTime };
       reply.log.error({ ...line, error: safeError(error) }, "request errored");
-    } else if ((reply.log as pino.Logger).isLevelEnabled("info")) {
-      const server = request.server.log as unknown as Record<symbol, unknown>;
-      this.batch ??= new LineBatch(server[pino.symbols.streamSym] as Destination);
-      this.batch.add(accessLine(request, reply, server[pino.symbols.chindingsSym] as string));
+    } else {
+      this.write(
+        request.server.log,
+        request.id,
+        request.method,
+        request.url,
+        request.ip,
+        reply.statusCode,
+        reply.elapsedTime,
+      );
     }
   }
-}
 
-/**
- * The "request completed" line, written by hand in pino's own format (level, time, the
- * server logger's bindings: pid, hostname; then reqId). Measured: going through pino
- * (serializers, redaction, stringify) took /healthz from about 38,000 to 23,000 req/s on the
- * benchmark machine; this line carries only method, redacted URL, address and status, so
- * there is nothing for redaction to find.
- */
-function accessLine(request: FastifyRequest, reply: FastifyReply, bindings: string) {
-  return `{"level":30,"time":${clock.text()}${bindings},"reqId":${JSON.stringify(request.id)},"req":{"method":${JSON.stringify(request.method)},"url":${JSON.stringify(redactUrl(request.url))},"remoteAddress":${JSON.stringify(request.ip)}},"res":{"statusCode":${reply.statusCode}},"responseTime":${roundedMs(reply.elapsedTime)},"msg":"request completed"}\n`;
+  /**
+   * One answered request's line (also the server's fast lane's, which answers without
+   * Fastify), written by hand in pino's own format: level, time, the server logger's
+   * bindings (pid, hostname), then reqId. Measured: going through pino (serializers,
+   * redaction, stringify) took /healthz from about 38,000 to 23,000 req/s on the benchmark
+   * machine; this line carries only method, redacted URL, address and status, so there is
+   * nothing for redaction to find.
+   */
+  write(
+    serverLog: FastifyBaseLogger,
+    id: string,
+    method: string,
+    url: string,
+    ip: string | undefined,
+    status: number,
+    elapsedMs: number,
+  ) {
+    if (!(serverLog as ServerLogger).isLevelEnabled?.("info")) return;
+    const server = serverLog as unknown as Record<symbol, unknown>;
+    this.batch ??= new LineBatch(server[pino.symbols.streamSym] as Destination);
+    this.batch.add(
+      `{"level":30,"time":${clock.text()}${server[pino.symbols.chindingsSym] as string},"reqId":${JSON.stringify(id)},"req":{"method":${JSON.stringify(method)},"url":${JSON.stringify(redactUrl(url))},"remoteAddress":${JSON.stringify(ip)}},"res":{"statusCode":${status}},"responseTime":${roundedMs(elapsedMs)},"msg":"request completed"}\n`,
+    );
+  }
 }
 
 /**

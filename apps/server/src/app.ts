@@ -23,10 +23,11 @@ import {
   sendError,
   sendErrorCode,
 } from "@repo/core";
-import { registerGateway, type Gateway, type ScopeRule } from "@repo/gateway";
+import { registerGateway, type ScopeRule } from "@repo/gateway";
 import type { DatabaseHandle } from "@repo/db";
 import { Redis } from "ioredis";
 import { AccessLog, RequestLogger } from "./access-log.js";
+import { createFastLane, HEALTHY, type FastLane } from "./fast-lane.js";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyReply,
@@ -72,6 +73,8 @@ declare module "fastify" {
   interface FastifyInstance {
     /** Delivers the webhook outbox and sweeps for expiring keys (see api/webhooks). */
     webhookWorker: DeliveryWorker;
+    /** Answers `/healthz` and accepted data requests in front of Fastify (see fast-lane.ts). */
+    fastLane: FastLane;
   }
 }
 
@@ -214,7 +217,10 @@ export async function buildApp(options: AppOptions) {
   // Inbound request ids are not trusted: each response gets one we generated.
   const requestId = requestIds();
   const refusals = rawRefusals(() => headers, requestId);
+  const accessLog = new AccessLog();
+  const fastLane = createFastLane({ headers, requestId, accessLog });
   const app = Fastify({
+    serverFactory: fastLane.serverFactory,
     logger: options.logger,
     trustProxy:
       typeof options.trustProxy === "number"
@@ -230,7 +236,7 @@ export async function buildApp(options: AppOptions) {
     genReqId: requestId,
     requestIdHeader: false,
     return503OnClosing: true,
-    logController: new AccessLog(),
+    logController: accessLog,
     childLoggerFactory: (logger, bindings) =>
       new RequestLogger(logger, bindings) as unknown as FastifyBaseLogger,
     // Refusals made before routing answer in the envelope too (see rawRefusals).
@@ -294,7 +300,7 @@ export async function buildApp(options: AppOptions) {
   };
   await registerApi(app, deps);
   const settings = options.gateway ?? {};
-  const gateway: Gateway = await registerGateway(app, {
+  const { gateway, fastLane: dataFastLane } = await registerGateway(app, {
     database: options.database,
     // Only an injected clock: left alone, the data plane reads the system clock as a number.
     now: options.now,
@@ -335,7 +341,18 @@ export async function buildApp(options: AppOptions) {
     shuttingDown = true;
     done();
   });
-  app.get(pathOf("healthz"), () => ({ status: "ok" }));
+  app.get(pathOf("healthz"), () => HEALTHY);
+  // The fast lane reads the client's address from the socket, so it stays off behind a
+  // trusted proxy (whose X-Forwarded-For Fastify resolves).
+  const behindProxy = Array.isArray(options.trustProxy)
+    ? options.trustProxy.length > 0
+    : options.trustProxy !== false;
+  if (!behindProxy) fastLane.start(dataFastLane(headers), app.log);
+  app.decorate("fastLane", fastLane);
+  app.addHook("preClose", (done) => {
+    fastLane.close();
+    done();
+  });
   // Ready = every dependency a request needs answers now: the database, and Redis when the
   // limits live there. A 503 names the failing ones (never why: no driver messages).
   app.get(pathOf("readyz"), async (request, reply) => {

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from "fastify";
+import type { IncomingMessage } from "node:http";
 
 export type Extraction = { kind: "none" } | { kind: "ambiguous" } | { kind: "key"; key: string };
 
@@ -29,7 +29,7 @@ export function credentialHeaderKind(name: string): "authorization" | "x-api-key
  * Raw headers are read because Node keeps only the first of two `Authorization` headers.
  */
 export function extractCredential(
-  request: FastifyRequest,
+  request: { raw: Pick<IncomingMessage, "rawHeaders"> },
   isTaxii: boolean,
   fromQuery?: readonly string[],
 ): Extraction {

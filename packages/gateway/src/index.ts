@@ -1,5 +1,10 @@
 // The data plane: API-key verification, key cache, limits, usage metering and the upstream proxy.
-export { registerGateway, type GatewayPluginOptions } from "./gateway-routes.js";
+export {
+  registerGateway,
+  type DataFastLane,
+  type FastLaneRequest,
+  type GatewayPluginOptions,
+} from "./gateway-routes.js";
 export {
   verifyApiKey,
   createGateway,

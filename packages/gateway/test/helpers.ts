@@ -1,5 +1,5 @@
 import net from "node:net";
-import Fastify, { type FastifyRequest } from "fastify";
+import Fastify from "fastify";
 import type { Database } from "@repo/db";
 import { onTestKeyInserted, waitUntilKnown } from "../../api/src/testing.js";
 import { extractCredential } from "../src/extract-credential.js";
@@ -10,10 +10,7 @@ export const quietLog = Fastify({ logger: false }).log;
 
 /** A key as the gateway sees it when sent in the X-API-Key header. */
 export const asKey = (key: string) =>
-  extractCredential(
-    { raw: { rawHeaders: ["x-api-key", key] } } as unknown as FastifyRequest,
-    false,
-  );
+  extractCredential({ raw: { rawHeaders: ["x-api-key", key] } }, false);
 
 /** A user and a key inserted straight into the database. */
 export { insertTestKey as insertKey } from "../../api/src/testing.js";

@@ -1,4 +1,3 @@
-import type { FastifyRequest } from "fastify";
 import { describe, expect, it } from "vitest";
 import { generateKey } from "@repo/core";
 import { extractCredential } from "../src/extract-credential.js";
@@ -20,10 +19,9 @@ import { createMemoryRateLimiter, quotaFrom, type Quota } from "../src/rate-limi
 import { routeLabel } from "../src/usage-meter.js";
 
 /** A request as extractCredential reads it: raw header pairs, as Node received them. */
-const request = (headers: Record<string, string> | [string, string][]) =>
-  ({
-    raw: { rawHeaders: (Array.isArray(headers) ? headers : Object.entries(headers)).flat() },
-  }) as unknown as FastifyRequest;
+const request = (headers: Record<string, string> | [string, string][]) => ({
+  raw: { rawHeaders: (Array.isArray(headers) ? headers : Object.entries(headers)).flat() },
+});
 
 describe("credential extraction", () => {
   const a = generateKey().key;
