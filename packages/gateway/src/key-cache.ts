@@ -23,6 +23,8 @@ export interface KeyRecord {
   allowedIps: readonly string[] | null;
   expiresAtMs: number | null;
   revoked: boolean;
+  /** The key's part of the echo answer as JSON, made on its first echo (see gateway-routes). */
+  echoJson: string | undefined;
 }
 
 export interface KeyCacheOptions {
@@ -206,6 +208,7 @@ function toRecord(row: typeof apiKeys.$inferSelect): KeyRecord {
     allowedIps: row.allowedIps,
     expiresAtMs: row.expiresAt ? row.expiresAt.getTime() : null,
     revoked: row.revokedAt !== null,
+    echoJson: undefined,
   };
 }
 

@@ -15,6 +15,7 @@ import {
   scopeMapSchema,
 } from "../src/scopes.js";
 import { readQuery } from "../src/data-query.js";
+import { echoJson } from "../src/gateway-routes.js";
 import { createMemoryRateLimiter, quotaFrom, type Quota } from "../src/rate-limit.js";
 import { routeLabel } from "../src/usage-meter.js";
 
@@ -234,5 +235,65 @@ describe("route labels", () => {
       "/api/v1/articles/:id",
     );
     expect(routeLabel("/api/v1/iocs/stix")).toBe("/api/v1/iocs/stix");
+  });
+});
+
+describe("the echo answer's JSON", () => {
+  /** The documented shape, serialized whole: what the hand-written JSON must equal. */
+  function reference(state: Parameters<typeof echoJson>[0], method: string, path: string) {
+    const key = state.key!;
+    const quota = state.quota!;
+    return JSON.stringify({
+      data: {
+        authenticated: true,
+        mode: "echo",
+        message:
+          "Your API key works. No upstream data API is configured on this server (UPSTREAM_URL), so this endpoint only echoes what the gateway verified.",
+        key: { id: key.id, key_prefix: key.keyPrefix, tier: key.tier, scopes: key.scopeList },
+        request: { method, path, required_scope: state.scope, cost: state.route.cost },
+        rate_limit: {
+          minute: {
+            limit: key.limits.perMinute,
+            remaining: quota.minuteRemaining,
+            reset: quota.minuteReset,
+          },
+          day: { limit: key.limits.perDay, remaining: quota.dayRemaining, reset: quota.dayReset },
+        },
+      },
+    });
+  }
+
+  function state(overrides: { scope?: string | null; path?: string; parametric?: boolean } = {}) {
+    return {
+      route: {
+        route: { path: overrides.path ?? "/api/v1/iocs" },
+        parametric: overrides.parametric ?? false,
+        cost: 2.5,
+      },
+      scope: overrides.scope === undefined ? "read:iocs" : overrides.scope,
+      key: {
+        id: '2f1c…"quoted"\\',
+        keyPrefix: "sk_live_\u2028x",
+        tier: "pro",
+        scopeList: ["read:iocs", 'odd"scope'],
+        limits: { perMinute: 100, perDay: Number.POSITIVE_INFINITY },
+        echoJson: undefined,
+      },
+      quota: { minuteRemaining: 0, minuteReset: 1_796_297_220, dayRemaining: -0, dayReset: 1.5 },
+    } as unknown as Parameters<typeof echoJson>[0];
+  }
+
+  it("equals JSON.stringify of the documented object, strings escaped, odd numbers included", () => {
+    for (const scope of ["read:iocs", null]) {
+      const s = state({ scope });
+      expect(echoJson(s, "GET", undefined)).toBe(reference(s, "GET", "/api/v1/iocs"));
+      // The key's part is kept with the record and reused.
+      expect(echoJson(s, "POST", undefined)).toBe(reference(s, "POST", "/api/v1/iocs"));
+    }
+    const parametric = state({ path: "/api/v1/articles/:articleId", parametric: true });
+    expect(echoJson(parametric, "GET", { articleId: 'a"b c' })).toBe(
+      reference(parametric, "GET", "/api/v1/articles/a%22b%20c"),
+    );
+    expect(JSON.parse(echoJson(state(), "GET", undefined)).data.rate_limit.day.limit).toBeNull();
   });
 });
