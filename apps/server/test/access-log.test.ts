@@ -118,6 +118,32 @@ describe("the access log", () => {
     }
   });
 
+  it("stamps lines with the wall clock, and follows a step of the system clock within a second", () => {
+    vi.useFakeTimers({ toFake: ["Date", "performance", "setTimeout", "clearTimeout"] });
+    try {
+      const start = Date.parse("2026-12-03T10:00:00.000Z");
+      vi.setSystemTime(start);
+      const { logger, lines } = capturedLogger("info");
+      const accessLog = new AccessLog();
+      const stamp = () => {
+        accessLog.requestCompleted(null, ...finished(new RequestLogger(logger, {}), logger));
+        flushAccessLines();
+        return (JSON.parse(lines.at(-1)!) as { time: number }).time;
+      };
+      // The first line may reuse an offset another test took: a second later it is fresh.
+      vi.advanceTimersByTime(1_000);
+      expect(stamp()).toBe(start + 1_000);
+      vi.advanceTimersByTime(250);
+      expect(stamp()).toBe(start + 1_250);
+      // The system clock is set an hour ahead (the monotonic clock does not move).
+      vi.setSystemTime(start + 1_250 + 3_600_000);
+      vi.advanceTimersByTime(1_000);
+      expect(stamp()).toBe(start + 2_250 + 3_600_000);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("writes at once when 16 KiB of lines are waiting, without waiting for the timer", () => {
     vi.useFakeTimers();
     try {

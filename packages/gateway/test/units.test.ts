@@ -269,6 +269,7 @@ describe("the echo answer's JSON", () => {
         route: { path: overrides.path ?? "/api/v1/iocs" },
         parametric: overrides.parametric ?? false,
         cost: 2.5,
+        echoRequests: new Map(),
       },
       scope: overrides.scope === undefined ? "read:iocs" : overrides.scope,
       key: {
@@ -287,13 +288,22 @@ describe("the echo answer's JSON", () => {
     for (const scope of ["read:iocs", null]) {
       const s = state({ scope });
       expect(echoJson(s, "GET", undefined)).toBe(reference(s, "GET", "/api/v1/iocs"));
-      // The key's part is kept with the record and reused.
+      // The key's and the request's parts are kept and reused, each for what it describes.
+      expect(echoJson(s, "GET", undefined)).toBe(reference(s, "GET", "/api/v1/iocs"));
       expect(echoJson(s, "POST", undefined)).toBe(reference(s, "POST", "/api/v1/iocs"));
     }
     const parametric = state({ path: "/api/v1/articles/:articleId", parametric: true });
     expect(echoJson(parametric, "GET", { articleId: 'a"b c' })).toBe(
       reference(parametric, "GET", "/api/v1/articles/a%22b%20c"),
     );
+    expect(echoJson(parametric, "GET", { articleId: "other" })).toBe(
+      reference(parametric, "GET", "/api/v1/articles/other"),
+    );
+    // One route, another scope (an export): its own part, not the first one's.
+    const route = state();
+    expect(echoJson(route, "GET", undefined)).toBe(reference(route, "GET", "/api/v1/iocs"));
+    const exported = { ...route, scope: "read:articles:export" };
+    expect(echoJson(exported, "GET", undefined)).toBe(reference(exported, "GET", "/api/v1/iocs"));
     expect(JSON.parse(echoJson(state(), "GET", undefined)).data.rate_limit.day.limit).toBeNull();
   });
 });
