@@ -11,6 +11,7 @@ import {
   AccessLog,
   RequestLogger,
   flushAccessLines,
+  jsonString,
   loggerOptions,
   redactUrl,
 } from "../src/access-log.js";
@@ -215,6 +216,34 @@ describe("the access log", () => {
     flushAccessLines();
     expect(lines[0]).toContain('"responseTime":0.022,');
     expect(JSON.parse(lines[0]!)).toMatchObject({ responseTime: 0.022 });
+  });
+});
+
+describe("jsonString", () => {
+  it("writes every string as JSON.stringify does", () => {
+    const samples = [
+      "",
+      "/api/v1/iocs?q=1",
+      'a"b',
+      "back\\slash",
+      "line\nbreak",
+      "tab\tand\u0000nul\u001f",
+      "del\u007f",
+      "é ü 漢字",
+      "\u2028\u2029",
+      "😀",
+      "lone \ud800 surrogate",
+      "lone \udc00 low",
+      "::ffff:192.0.2.1",
+    ];
+    for (const value of samples) expect(jsonString(value)).toBe(JSON.stringify(value));
+  });
+
+  it("writes a missing value (a closed socket's address) as null, so the line stays JSON", () => {
+    const { logger, lines } = capturedLogger("info");
+    new AccessLog().write(logger, "req_1", "GET", "/healthz", undefined, 200, 0.1);
+    flushAccessLines();
+    expect(JSON.parse(lines[0]!)).toMatchObject({ req: { remoteAddress: null } });
   });
 });
 
