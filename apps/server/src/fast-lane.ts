@@ -67,17 +67,17 @@ export function createFastLane(options: FastLaneOptions): FastLane {
 
   function serve(request: IncomingMessage, response: ServerResponse): boolean {
     if (!open || request.method !== "GET" || hasBody(request)) return false;
-    const startMs = performance.now();
     const url = request.url!;
     const ip = request.socket.remoteAddress!;
     if (url === healthPath) {
       const id = options.requestId();
       response.writeHead(200, [...healthHeaders, "x-request-id", id]);
       response.end(healthBody);
-      options.accessLog.write(log!, id, "GET", url, ip, 200, performance.now() - startMs);
+      options.accessLog.probe(log!, url, ip);
       served++;
       return true;
     }
+    const startMs = performance.now();
     const queryAt = url.indexOf("?");
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
     const id = options.requestId();

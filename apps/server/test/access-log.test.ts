@@ -219,6 +219,69 @@ describe("the access log", () => {
   });
 });
 
+describe("health probes", () => {
+  type Summary = {
+    level: number;
+    msg: string;
+    path: string;
+    probes: number;
+    addresses: string[];
+    probesFromOtherAddresses: number;
+  };
+
+  it("are counted and written as one line a minute, with the addresses that probed", () => {
+    vi.useFakeTimers({ toFake: ["Date", "performance", "setTimeout", "clearTimeout"] });
+    try {
+      const { logger, lines, writes } = capturedLogger("info");
+      const accessLog = new AccessLog();
+      for (let i = 0; i < 100; i++) accessLog.probe(logger, "/healthz", `10.0.0.${i % 3}`);
+      vi.advanceTimersByTime(59_999);
+      expect(writes).toEqual([]);
+      vi.advanceTimersByTime(1);
+      // The summary joins the access lines' batch (written within 100 ms).
+      vi.advanceTimersByTime(100);
+      expect(lines).toHaveLength(1);
+      const summary = JSON.parse(lines[0]!) as Summary;
+      expect(summary).toMatchObject({
+        level: 30,
+        msg: "health probes answered",
+        path: "/healthz",
+        probes: 100,
+        probesFromOtherAddresses: 0,
+      });
+      expect(summary.addresses.sort()).toEqual(["10.0.0.0", "10.0.0.1", "10.0.0.2"]);
+      // A quiet minute writes nothing; the next probe opens a new window.
+      vi.advanceTimersByTime(120_000);
+      expect(lines).toHaveLength(1);
+      accessLog.probe(logger, "/healthz", undefined);
+      vi.advanceTimersByTime(60_100);
+      expect(JSON.parse(lines[1]!)).toMatchObject({ probes: 1, addresses: ["unknown"] });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("name 16 addresses at most; probes from the others are counted apart", () => {
+    const { logger, lines } = capturedLogger("info");
+    const accessLog = new AccessLog();
+    for (let i = 0; i < 20; i++) accessLog.probe(logger, "/healthz", `192.0.2.${i}`);
+    accessLog.probe(logger, "/healthz", "192.0.2.19");
+    accessLog.probe(logger, "/healthz", "192.0.2.0");
+    flushAccessLines();
+    const summary = JSON.parse(lines[0]!) as Summary;
+    expect(summary.probes).toBe(22);
+    expect(summary.addresses).toHaveLength(16);
+    expect(summary.probesFromOtherAddresses).toBe(5);
+  });
+
+  it("write nothing when the level is above info", () => {
+    const { logger, lines } = capturedLogger("warn");
+    new AccessLog().probe(logger, "/healthz", "10.0.0.1");
+    flushAccessLines();
+    expect(lines).toEqual([]);
+  });
+});
+
 describe("jsonString", () => {
   it("writes every string as JSON.stringify does", () => {
     const samples = [

@@ -100,6 +100,20 @@ async function bothWays(
 const PRO: KeyOptions = { tier: "pro", perMinute: 50, perDay: 1_000 };
 
 describe("the fast lane answers as Fastify's routes do", () => {
+  it("GET /healthz probes are summed up in the log, not written one by one", async () => {
+    const before = test.app.fastLane.served;
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await overHttp("/healthz", {})).headers["x-request-id"]!);
+    expect(test.app.fastLane.served).toBe(before + 3);
+    const lines = test.logs.join("").split("\n").filter(Boolean);
+    for (const id of ids) expect(lines.some((line) => line.includes(id))).toBe(false);
+    const summaries = lines
+      .map((line) => JSON.parse(line) as { msg: string; probes?: number; addresses?: string[] })
+      .filter((line) => line.msg === "health probes answered");
+    expect(summaries.reduce((sum, line) => sum + line.probes!, 0)).toBeGreaterThanOrEqual(3);
+    expect(summaries.at(-1)!.addresses).toContain("127.0.0.1");
+  });
+
   it("GET /healthz: same status, headers and body, answered by the lane", async () => {
     const before = test.app.fastLane.served;
     const http = await overHttp("/healthz", {});
