@@ -471,7 +471,7 @@ export async function registerGateway(
    * The fast lane's answer is the one the route's hooks and handler give (the parity test in
    * the server's tests compares the two): the app's headers, the data plane's, the quota's,
    * and the echo or whoami body. Measured: Fastify's routing, request and reply objects,
-   * hook chain and send path cost a data request about a quarter of its server CPU, more
+   * hook chain and send path cost a data request about a fifth of its server CPU, more
    * than the key's verification (see README, Benchmarks).
    */
   function fastLane(appHeaders: Record<string, string>): DataFastLane {
