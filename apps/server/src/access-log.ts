@@ -146,21 +146,46 @@ export class AccessLog extends LogController {
   }
 }
 
+/**
+ * Something the log holds and writes later (a batch of lines, a probe tally): its first entry
+ * starts a timer, and it is written when the timer fires, when it asks to be, or at exit.
+ */
+abstract class Held {
+  private timer: NodeJS.Timeout | undefined;
+  /** Starts the timer unless it runs. */
+  protected hold(ms: number) {
+    if (this.timer !== undefined) return;
+    held.add(this);
+    this.timer = setTimeout(this.flush, ms).unref();
+  }
+  readonly flush = () => {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    held.delete(this);
+    this.write();
+  };
+  protected abstract write(): void;
+}
+
+/** What is held and not yet written. */
+const held = new Set<Held>();
+
 /** Addresses a probe summary names; probes from others are counted apart. */
 const PROBE_ADDRESSES = 16;
 const PROBE_WINDOW_MS = 60_000;
 
 /** Health probes counted since the first of them, written as one line after a minute. */
-class ProbeTally {
+class ProbeTally extends Held {
   private count = 0;
   private readonly addresses = new Set<string>();
   private fromOthers = 0;
-  private timer: NodeJS.Timeout | undefined;
   constructor(
     private readonly path: string,
-    private readonly write: (line: string) => void,
+    private readonly writeLine: (line: string) => void,
     private readonly bindings: () => string,
-  ) {}
+  ) {
+    super();
+  }
   add(ip: string | undefined) {
     this.count++;
     const address = ip ?? "unknown";
@@ -168,27 +193,18 @@ class ProbeTally {
       if (this.addresses.size < PROBE_ADDRESSES) this.addresses.add(address);
       else this.fromOthers++;
     }
-    if (this.timer === undefined) {
-      waitingProbes.add(this);
-      this.timer = setTimeout(this.flush, PROBE_WINDOW_MS).unref();
-    }
+    this.hold(PROBE_WINDOW_MS);
   }
-  readonly flush = () => {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    waitingProbes.delete(this);
+  protected write() {
     if (this.count === 0) return;
-    this.write(
+    this.writeLine(
       `{"level":30,"time":${clock.text()}${this.bindings()},"msg":"health probes answered","path":${jsonString(this.path)},"probes":${this.count},"addresses":[${[...this.addresses].map(jsonString).join(",")}],"probesFromOtherAddresses":${this.fromOthers}}\n`,
     );
     this.count = 0;
     this.addresses.clear();
     this.fromOthers = 0;
-  };
+  }
 }
-
-/** Probe tallies with probes not yet written. */
-const waitingProbes = new Set<ProbeTally>();
 
 // eslint-disable-next-line no-control-regex
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
@@ -248,8 +264,8 @@ interface Destination {
 /**
  * Access lines are held and handed to the destination together, as nginx's `access_log
  * buffer= flush=` does: when they reach BATCH_BYTES (counted in characters: the lines are
- * ASCII unless a URL is not), or BATCH_MS after the first of them, whichever comes first. Measured (/healthz on PostgreSQL, interleaved rounds): each hand-over
- * is an asynchronous write on libuv's thread pool, and handing over each event-loop turn's
+ * ASCII unless a URL is not), or BATCH_MS after the first of them, whichever comes first.
+ * Measured (/healthz on PostgreSQL, interleaved rounds): each hand-over is an asynchronous write on libuv's thread pool, and handing over each event-loop turn's
  * few lines made the access log cost about 6 µs of server CPU a request, more than building
  * the lines. A line reaches the log at most BATCH_MS after its response; lines still waiting
  * when the process exits are written synchronously then (a SIGKILL loses them).
@@ -257,43 +273,36 @@ interface Destination {
 const BATCH_BYTES = 16 * 1024;
 const BATCH_MS = 100;
 
-class LineBatch {
+class LineBatch extends Held {
   private lines: string[] = [];
   private bytes = 0;
-  private timer: NodeJS.Timeout | undefined;
-  constructor(private readonly destination: Destination) {}
+  constructor(private readonly destination: Destination) {
+    super();
+  }
   add(line: string) {
     this.lines.push(line);
     this.bytes += line.length;
     if (this.bytes >= BATCH_BYTES) this.flush();
-    else if (this.timer === undefined) {
-      waiting.add(this);
-      this.timer = setTimeout(this.flush, BATCH_MS).unref();
-    }
+    else this.hold(BATCH_MS);
   }
-  readonly flush = () => {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    waiting.delete(this);
+  protected write() {
     if (this.lines.length === 0) return;
     const text = this.lines.join("");
     this.lines = [];
     this.bytes = 0;
     this.destination.write(text);
-  };
+  }
 }
 
-/** Batches with lines waiting to be written. */
-const waiting = new Set<LineBatch>();
-
 /**
- * Writes the access lines still waiting: at exit, and for tests reading the log. The exit
- * handler is registered when this module loads, before any logger exists, so it runs before
- * pino's own, which then writes the destination out synchronously.
+ * Writes the access lines and probe tallies still waiting: at exit, and for tests reading
+ * the log. The exit handler is registered when this module loads, before any logger exists,
+ * so it runs before pino's own, which then writes the destination out synchronously.
  */
 export function flushAccessLines() {
-  for (const tally of waitingProbes) tally.flush();
-  for (const batch of waiting) batch.flush();
+  // A probe tally writes into a batch, which is then held again: a Set's iteration also
+  // visits what is added during it, so that batch is written in this same loop.
+  for (const item of held) item.flush();
 }
 process.on("exit", flushAccessLines);
 
