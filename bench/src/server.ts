@@ -4,6 +4,8 @@
  * same Fastify instance returning the echo body, so a comparison isolates the data plane.
  * Prints one JSON line ({url, apiKey}) when ready; stops on SIGTERM.
  */
+// First, as in the server's entry (see keep-tick-shape.ts).
+import "../../apps/server/src/keep-tick-shape.js";
 import { randomBytes } from "node:crypto";
 import { rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";

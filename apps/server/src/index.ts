@@ -1,3 +1,5 @@
+// First: holds a nextTick entry before anything else can queue ticks or collect garbage.
+import "./keep-tick-shape.js";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { logDestination, loggerOptions } from "./access-log.js";
