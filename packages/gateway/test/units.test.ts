@@ -278,7 +278,8 @@ describe("the echo answer's JSON", () => {
         tier: "pro",
         scopeList: ["read:iocs", 'odd"scope'],
         limits: { perMinute: 100, perDay: Number.POSITIVE_INFINITY },
-        echoJson: undefined,
+        echoPrefix: undefined,
+        echoPrefixFor: undefined,
       },
       quota: { minuteRemaining: 0, minuteReset: 1_796_297_220, dayRemaining: -0, dayReset: 1.5 },
     } as unknown as Parameters<typeof echoJson>[0];
@@ -305,5 +306,30 @@ describe("the echo answer's JSON", () => {
     const exported = { ...route, scope: "read:articles:export" };
     expect(echoJson(exported, "GET", undefined)).toBe(reference(exported, "GET", "/api/v1/iocs"));
     expect(JSON.parse(echoJson(state(), "GET", undefined)).data.rate_limit.day.limit).toBeNull();
+  });
+
+  it("keeps one prefix per key, rebuilt when the key is used on another route, numbers always fresh", () => {
+    const iocs = state();
+    const key = iocs.key!;
+    const articles = state({ path: "/api/v1/articles", scope: "read:articles" });
+    const sameKeyOnArticles = { ...articles, key };
+    expect(echoJson(iocs, "GET", undefined)).toBe(reference(iocs, "GET", "/api/v1/iocs"));
+    // The quota moved: the kept prefix must not hold any of the quota's numbers.
+    const later = {
+      ...iocs,
+      quota: { minuteRemaining: 41, minuteReset: 7, dayRemaining: 12, dayReset: 9 },
+    } as typeof iocs;
+    expect(echoJson(later, "GET", undefined)).toBe(reference(later, "GET", "/api/v1/iocs"));
+    expect(echoJson(sameKeyOnArticles, "GET", undefined)).toBe(
+      reference(sameKeyOnArticles, "GET", "/api/v1/articles"),
+    );
+    expect(echoJson(iocs, "GET", undefined)).toBe(reference(iocs, "GET", "/api/v1/iocs"));
+    // A parametric path's request part is made per request: equal text, same answer.
+    const parametric = { ...state({ path: "/api/v1/articles/:id", parametric: true }), key };
+    for (const id of ["one", "one", "two"]) {
+      expect(echoJson(parametric, "GET", { id })).toBe(
+        reference(parametric, "GET", `/api/v1/articles/${id}`),
+      );
+    }
   });
 });
