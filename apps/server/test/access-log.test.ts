@@ -222,9 +222,34 @@ describe("the access log", () => {
   it("writes the rounded time exactly as JSON writes that number, whatever its digits", () => {
     const asNumber = (ms: number) => JSON.stringify(Math.round(ms * 1000) / 1000);
     const samples = [
-      0, 0.0004, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.12, 0.125, 0.5, 0.9995, 1, 1.5,
-      1.05, 1.005, 1.0504, 12, 12.34, 99.999, 100, 1234.5678, 86_400_000, 3e9, 1e12, -0.3,
-      -2, Number.MAX_SAFE_INTEGER,
+      0,
+      0.0004,
+      0.0005,
+      0.001,
+      0.005,
+      0.01,
+      0.05,
+      0.1,
+      0.12,
+      0.125,
+      0.5,
+      0.9995,
+      1,
+      1.5,
+      1.05,
+      1.005,
+      1.0504,
+      12,
+      12.34,
+      99.999,
+      100,
+      1234.5678,
+      86_400_000,
+      3e9,
+      1e12,
+      -0.3,
+      -2,
+      Number.MAX_SAFE_INTEGER,
     ];
     for (let i = 0; i < 5_000; i++) samples.push(Math.random() * 10 ** ((i % 7) - 2));
     for (const ms of samples) expect(roundedMs(ms), String(ms)).toBe(asNumber(ms));
