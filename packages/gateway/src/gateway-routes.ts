@@ -559,7 +559,11 @@ export function echoJson(s: RequestState, method: string, params: unknown): stri
       tier: key.tier,
       scopes: key.scopeList,
     });
-    key.echoPrefix = `${ECHO_HEAD}${keyPart},"request":${request},"rate_limit":{"minute":{"limit":${jsonNumber(key.limits.perMinute)},"remaining":`;
+    // Kept as one flat string: a concatenation stays a tree of pieces that V8 would walk
+    // again each time an answer made from it is copied out (the round trip copies it once).
+    key.echoPrefix = Buffer.from(
+      `${ECHO_HEAD}${keyPart},"request":${request},"rate_limit":{"minute":{"limit":${jsonNumber(key.limits.perMinute)},"remaining":`,
+    ).toString();
     key.echoPrefixFor = request;
   }
   return `${key.echoPrefix!}${jsonNumber(quota.minuteRemaining)},"reset":${jsonNumber(quota.minuteReset)}},"day":{"limit":${jsonNumber(key.limits.perDay)},"remaining":${jsonNumber(quota.dayRemaining)},"reset":${jsonNumber(quota.dayReset)}}}}}`;
