@@ -539,34 +539,44 @@ const ECHO_HEAD = `{"data":{"authenticated":true,"mode":"echo","message":${JSON.
  * The echo answer's JSON: `{data: {authenticated, mode, message, key: {id, key_prefix, tier,
  * scopes}, request: {method, path, required_scope, cost}, rate_limit: {minute: {limit,
  * remaining, reset}, day: {…}}}}`, written from parts. Measured: JSON.stringify of the whole
- * object took about 5 µs a request on the benchmark machine. Everything up to the minute's
- * `remaining` depends only on the key and the request part, which on a path without
- * parameters only changes with method and scope: that prefix is kept with the key record
- * for the request part it was made for (a SIEM polls one route), so an answer is the prefix
- * and five numbers. Measured: copying the answer out of twenty-odd pieces (V8 flattens the
- * string before it is encoded) took about 2% of a data request's CPU. Every string still
- * goes through JSON.stringify; only numbers are written as they are.
+ * object took about 5 µs a request on the benchmark machine. The key's part is kept with its
+ * record. On a path without parameters the request part only changes with method and scope,
+ * so everything up to the minute's `remaining` is kept with the record too, for the request
+ * part it was made for (a SIEM polls one route): such an answer is that prefix and five
+ * numbers. Measured: copying the answer out of twenty-odd pieces (V8 flattens the string
+ * before it is encoded) took about 2% of a data request's CPU. Every string still goes
+ * through JSON.stringify; only numbers are written as they are.
  */
 export function echoJson(s: RequestState, method: string, params: unknown): string {
   const key = s.key!;
   const quota = s.quota!;
+  key.echoKey ??= JSON.stringify({
+    id: key.id,
+    key_prefix: key.keyPrefix,
+    tier: key.tier,
+    scopes: key.scopeList,
+  });
   const request = echoRequest(s, method, params);
-  // The same string object when it came from the route's cache: usually one comparison.
-  if (key.echoPrefixFor !== request) {
-    const keyPart = JSON.stringify({
-      id: key.id,
-      key_prefix: key.keyPrefix,
-      tier: key.tier,
-      scopes: key.scopeList,
-    });
-    // Kept as one flat string: a concatenation stays a tree of pieces that V8 would walk
-    // again each time an answer made from it is copied out (the round trip copies it once).
-    key.echoPrefix = Buffer.from(
-      `${ECHO_HEAD}${keyPart},"request":${request},"rate_limit":{"minute":{"limit":${jsonNumber(key.limits.perMinute)},"remaining":`,
-    ).toString();
-    key.echoPrefixFor = request;
+  let prefix: string;
+  if (s.route.parametric) {
+    // A request part made for this request alone: the kept prefix stays the polled route's.
+    prefix = echoHead(key, request);
+  } else {
+    // The same string object as the route's kept part: one comparison.
+    if (key.echoPrefixFor !== request) {
+      // Kept as one flat string: a concatenation stays a tree of pieces that V8 would walk
+      // again each time an answer made from it is copied out (the round trip copies it once).
+      key.echoPrefix = Buffer.from(echoHead(key, request)).toString();
+      key.echoPrefixFor = request;
+    }
+    prefix = key.echoPrefix!;
   }
-  return `${key.echoPrefix!}${jsonNumber(quota.minuteRemaining)},"reset":${jsonNumber(quota.minuteReset)}},"day":{"limit":${jsonNumber(key.limits.perDay)},"remaining":${jsonNumber(quota.dayRemaining)},"reset":${jsonNumber(quota.dayReset)}}}}}`;
+  return `${prefix}${jsonNumber(quota.minuteRemaining)},"reset":${jsonNumber(quota.minuteReset)}},"day":{"limit":${jsonNumber(key.limits.perDay)},"remaining":${jsonNumber(quota.dayRemaining)},"reset":${jsonNumber(quota.dayReset)}}}}}`;
+}
+
+/** The echo answer up to the minute's `remaining`. */
+function echoHead(key: KeyRecord, request: string): string {
+  return `${ECHO_HEAD}${key.echoKey!},"request":${request},"rate_limit":{"minute":{"limit":${jsonNumber(key.limits.perMinute)},"remaining":`;
 }
 
 /** The echo's `request` part; on a path without parameters kept by method and scope. */

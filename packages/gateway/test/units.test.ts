@@ -278,6 +278,7 @@ describe("the echo answer's JSON", () => {
         tier: "pro",
         scopeList: ["read:iocs", 'odd"scope'],
         limits: { perMinute: 100, perDay: Number.POSITIVE_INFINITY },
+        echoKey: undefined,
         echoPrefix: undefined,
         echoPrefixFor: undefined,
       },
@@ -324,12 +325,16 @@ describe("the echo answer's JSON", () => {
       reference(sameKeyOnArticles, "GET", "/api/v1/articles"),
     );
     expect(echoJson(iocs, "GET", undefined)).toBe(reference(iocs, "GET", "/api/v1/iocs"));
-    // A parametric path's request part is made per request: equal text, same answer.
+    // A parametric path's request part is made per request; the key's kept prefix (for the
+    // route it polls) is neither used nor replaced by it.
+    const kept = (key as { echoPrefix?: string }).echoPrefix;
     const parametric = { ...state({ path: "/api/v1/articles/:id", parametric: true }), key };
     for (const id of ["one", "one", "two"]) {
       expect(echoJson(parametric, "GET", { id })).toBe(
         reference(parametric, "GET", `/api/v1/articles/${id}`),
       );
     }
+    expect((key as { echoPrefix?: string }).echoPrefix).toBe(kept);
+    expect(echoJson(iocs, "GET", undefined)).toBe(reference(iocs, "GET", "/api/v1/iocs"));
   });
 });
