@@ -279,10 +279,11 @@ interface Destination {
  * Access lines are held and handed to the destination together, as nginx's `access_log
  * buffer= flush=` does: when they reach BATCH_BYTES (counted in characters: the lines are
  * ASCII unless a URL is not), or BATCH_MS after the first of them, whichever comes first.
- * Measured (/healthz on PostgreSQL, interleaved rounds): each hand-over is an asynchronous write on libuv's thread pool, and handing over each event-loop turn's
- * few lines made the access log cost about 6 µs of server CPU a request, more than building
- * the lines. A line reaches the log at most BATCH_MS after its response; lines still waiting
- * when the process exits are written synchronously then (a SIGKILL loses them).
+ * Measured (/healthz on PostgreSQL, interleaved rounds): each hand-over is an asynchronous
+ * write on libuv's thread pool, and handing over each event-loop turn's few lines made the
+ * access log cost about 6 µs of server CPU a request, more than building the lines. A line
+ * reaches the log at most BATCH_MS after its response; lines still waiting when the process
+ * exits are written synchronously then (a SIGKILL loses them).
  */
 const BATCH_BYTES = 16 * 1024;
 const BATCH_MS = 100;
