@@ -54,8 +54,8 @@ interface RouteInfo {
   scope: RouteScope;
   /** The path has parameters (`:name`). */
   parametric: boolean;
-  /** The echo's `request` part as JSON, by method, then scope (paths without parameters). */
-  echoRequests: Map<string, Map<string | null, string>>;
+  /** The echo's `request` part as JSON, by method and scope (paths without parameters). */
+  echoRequests: Map<string, string>;
 }
 
 /** What the data plane's checks read of a request: Fastify's request has all of it. */
@@ -539,66 +539,34 @@ const ECHO_HEAD = `{"data":{"authenticated":true,"mode":"echo","message":${JSON.
  * The echo answer's JSON: `{data: {authenticated, mode, message, key: {id, key_prefix, tier,
  * scopes}, request: {method, path, required_scope, cost}, rate_limit: {minute: {limit,
  * remaining, reset}, day: {…}}}}`, written from parts. Measured: JSON.stringify of the whole
- * object took about 5 µs a request on the benchmark machine. The key's part is kept with its
- * record. On a path without parameters the request part only changes with method and scope,
- * so everything up to the minute's `remaining` is kept with the record too, for the request
- * part it was made for (a SIEM polls one route): such an answer is that prefix and five
- * numbers. Measured: copying the answer out of twenty-odd pieces (V8 flattens the string
- * before it is encoded) took about 2% of a data request's CPU. Every string still goes
- * through JSON.stringify; only numbers are written as they are.
+ * object took about 5 µs a request on the benchmark machine, of which 2 µs for the key's
+ * part, which only changes with the key record, and 2% of a data request's CPU for the
+ * request's part, which on a path without parameters only changes with method and scope;
+ * both are kept. Every string still goes through JSON.stringify; only numbers are written
+ * as they are.
  */
 export function echoJson(s: RequestState, method: string, params: unknown): string {
   const key = s.key!;
   const quota = s.quota!;
-  key.echoKey ??= JSON.stringify({
+  key.echoJson ??= JSON.stringify({
     id: key.id,
     key_prefix: key.keyPrefix,
     tier: key.tier,
     scopes: key.scopeList,
   });
-  const request = echoRequest(s, method, params);
-  let prefix: string;
-  if (s.route.parametric) {
-    // A request part made for this request alone: the kept prefix stays the polled route's.
-    prefix = echoHead(key, request);
-  } else {
-    // The same string object as the route's kept part: one comparison.
-    if (key.echoPrefixFor !== request) {
-      // Kept as one flat string: a concatenation stays a tree of pieces that V8 would walk
-      // again each time an answer made from it is copied out (the round trip copies it once).
-      key.echoPrefix = Buffer.from(echoHead(key, request)).toString();
-      key.echoPrefixFor = request;
-    }
-    prefix = key.echoPrefix!;
+  // A path without parameters has a few such parts (its methods times its scopes): kept.
+  const cacheKey = s.route.parametric ? undefined : `${method} ${s.scope}`;
+  let request = cacheKey === undefined ? undefined : s.route.echoRequests.get(cacheKey);
+  if (request === undefined) {
+    request = JSON.stringify({
+      method,
+      path: targetPath(s.route, params),
+      required_scope: s.scope,
+      cost: s.route.cost,
+    });
+    if (cacheKey !== undefined) s.route.echoRequests.set(cacheKey, request);
   }
-  return `${prefix}${jsonNumber(quota.minuteRemaining)},"reset":${jsonNumber(quota.minuteReset)}},"day":{"limit":${jsonNumber(key.limits.perDay)},"remaining":${jsonNumber(quota.dayRemaining)},"reset":${jsonNumber(quota.dayReset)}}}}}`;
-}
-
-/** The echo answer up to the minute's `remaining`. */
-function echoHead(key: KeyRecord, request: string): string {
-  return `${ECHO_HEAD}${key.echoKey!},"request":${request},"rate_limit":{"minute":{"limit":${jsonNumber(key.limits.perMinute)},"remaining":`;
-}
-
-/** The echo's `request` part; on a path without parameters kept by method and scope. */
-function echoRequest(s: RequestState, method: string, params: unknown): string {
-  let byScope: Map<string | null, string> | undefined;
-  if (!s.route.parametric) {
-    byScope = s.route.echoRequests.get(method);
-    if (byScope === undefined) {
-      byScope = new Map<string | null, string>();
-      s.route.echoRequests.set(method, byScope);
-    }
-    const kept = byScope.get(s.scope);
-    if (kept !== undefined) return kept;
-  }
-  const request = JSON.stringify({
-    method,
-    path: targetPath(s.route, params),
-    required_scope: s.scope,
-    cost: s.route.cost,
-  });
-  byScope?.set(s.scope, request);
-  return request;
+  return `${ECHO_HEAD}${key.echoJson},"request":${request},"rate_limit":{"minute":{"limit":${jsonNumber(key.limits.perMinute)},"remaining":${jsonNumber(quota.minuteRemaining)},"reset":${jsonNumber(quota.minuteReset)}},"day":{"limit":${jsonNumber(key.limits.perDay)},"remaining":${jsonNumber(quota.dayRemaining)},"reset":${jsonNumber(quota.dayReset)}}}}}`;
 }
 
 /** A number as JSON.stringify writes it (not finite: null). */

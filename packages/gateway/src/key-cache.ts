@@ -24,13 +24,7 @@ export interface KeyRecord {
   expiresAtMs: number | null;
   revoked: boolean;
   /** The key's part of the echo answer as JSON, made on its first echo (see gateway-routes). */
-  echoKey: string | undefined;
-  /**
-   * The echo answer up to the minute's `remaining`, for the request part `echoPrefixFor` of a
-   * path without parameters (see `echoJson` in gateway-routes); made on the key's first echo.
-   */
-  echoPrefix: string | undefined;
-  echoPrefixFor: string | undefined;
+  echoJson: string | undefined;
 }
 
 export interface KeyCacheOptions {
@@ -214,9 +208,7 @@ function toRecord(row: typeof apiKeys.$inferSelect): KeyRecord {
     allowedIps: row.allowedIps,
     expiresAtMs: row.expiresAt ? row.expiresAt.getTime() : null,
     revoked: row.revokedAt !== null,
-    echoKey: undefined,
-    echoPrefix: undefined,
-    echoPrefixFor: undefined,
+    echoJson: undefined,
   };
 }
 

@@ -278,9 +278,7 @@ describe("the echo answer's JSON", () => {
         tier: "pro",
         scopeList: ["read:iocs", 'odd"scope'],
         limits: { perMinute: 100, perDay: Number.POSITIVE_INFINITY },
-        echoKey: undefined,
-        echoPrefix: undefined,
-        echoPrefixFor: undefined,
+        echoJson: undefined,
       },
       quota: { minuteRemaining: 0, minuteReset: 1_796_297_220, dayRemaining: -0, dayReset: 1.5 },
     } as unknown as Parameters<typeof echoJson>[0];
@@ -309,13 +307,13 @@ describe("the echo answer's JSON", () => {
     expect(JSON.parse(echoJson(state(), "GET", undefined)).data.rate_limit.day.limit).toBeNull();
   });
 
-  it("keeps one prefix per key, rebuilt when the key is used on another route, numbers always fresh", () => {
+  it("keeps the key's part for every route the key is used on, numbers always fresh", () => {
     const iocs = state();
     const key = iocs.key!;
     const articles = state({ path: "/api/v1/articles", scope: "read:articles" });
     const sameKeyOnArticles = { ...articles, key };
     expect(echoJson(iocs, "GET", undefined)).toBe(reference(iocs, "GET", "/api/v1/iocs"));
-    // The quota moved: the kept prefix must not hold any of the quota's numbers.
+    // The quota moved: nothing kept may hold any of the quota's numbers.
     const later = {
       ...iocs,
       quota: { minuteRemaining: 41, minuteReset: 7, dayRemaining: 12, dayReset: 9 },
@@ -325,16 +323,13 @@ describe("the echo answer's JSON", () => {
       reference(sameKeyOnArticles, "GET", "/api/v1/articles"),
     );
     expect(echoJson(iocs, "GET", undefined)).toBe(reference(iocs, "GET", "/api/v1/iocs"));
-    // A parametric path's request part is made per request; the key's kept prefix (for the
-    // route it polls) is neither used nor replaced by it.
-    const kept = (key as { echoPrefix?: string }).echoPrefix;
+    // A parametric path's request part is made per request.
     const parametric = { ...state({ path: "/api/v1/articles/:id", parametric: true }), key };
     for (const id of ["one", "one", "two"]) {
       expect(echoJson(parametric, "GET", { id })).toBe(
         reference(parametric, "GET", `/api/v1/articles/${id}`),
       );
     }
-    expect((key as { echoPrefix?: string }).echoPrefix).toBe(kept);
     expect(echoJson(iocs, "GET", undefined)).toBe(reference(iocs, "GET", "/api/v1/iocs"));
   });
 });
