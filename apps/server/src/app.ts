@@ -48,6 +48,8 @@ export interface AppOptions {
   /** Directory of the built SPA; the app serves it when it exists. */
   webDistDir: string | undefined;
   logger: FastifyServerOptions["logger"];
+  /** Access lines for successful answers a second (default 1,000; Infinity: all). */
+  accessLogSuccessLinesPerSecond?: number;
   throttlePolicy?: ThrottlePolicy;
   /** Namespace of the sign-in throttles in Redis (when `gateway.redisUrl` is set). */
   authThrottleKeyPrefix?: string;
@@ -223,7 +225,9 @@ export async function buildApp(options: AppOptions) {
   // Inbound request ids are not trusted: each response gets one we generated.
   const requestId = requestIds();
   const refusals = rawRefusals(() => headers, requestId);
-  const accessLog = new AccessLog();
+  const accessLog = new AccessLog({
+    successLinesPerSecond: options.accessLogSuccessLinesPerSecond,
+  });
   const fastLane = createFastLane({ headers, requestId, accessLog });
   const app = Fastify({
     serverFactory: fastLane.serverFactory,

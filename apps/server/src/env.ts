@@ -13,6 +13,7 @@ const boolean = z
 const EXPECTED: Record<string, string> = {
   NODE_ENV: "development, production or test",
   LOG_LEVEL: "fatal, error, warn, info, debug, trace or silent",
+  ACCESS_LOG_SUCCESS_LINES_PER_SECOND: "a whole number from 0, or all",
   HOST: "an IP address or host name to listen on, e.g. 127.0.0.1 or 0.0.0.0",
   PORT: "a port number from 0 to 65535",
   PUBLIC_URL: "the absolute http:// or https:// URL users open, e.g. https://keys.example.com",
@@ -95,6 +96,11 @@ const schema = z
     LOG_LEVEL: z
       .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
       .default("info"),
+    ACCESS_LOG_SUCCESS_LINES_PER_SECOND: z
+      .string()
+      .regex(/^(all|0|[1-9][0-9]{0,8})$/)
+      .default("1000")
+      .transform((value) => (value === "all" ? Number.POSITIVE_INFINITY : Number(value))),
     HOST: listenHost.default("127.0.0.1"),
     PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
     PUBLIC_URL: httpUrl.optional(),

@@ -37,6 +37,7 @@ async function main() {
     // src/ in development, dist/ when built: the SPA build sits at apps/web/dist either way.
     webDistDir: env.WEB_DIST_DIR ?? path.resolve(here, "../../web/dist"),
     logger: { ...loggerOptions(env.LOG_LEVEL), stream: logDestination() },
+    accessLogSuccessLinesPerSecond: env.ACCESS_LOG_SUCCESS_LINES_PER_SECOND,
     gateway: {
       redisUrl: env.REDIS_URL,
       redisKeyPrefix: env.REDIS_KEY_PREFIX,

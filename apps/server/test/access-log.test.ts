@@ -256,6 +256,106 @@ describe("the access log", () => {
   });
 });
 
+describe("successful answers past the budget a second", () => {
+  type Line = { msg: string; res?: { statusCode: number }; notWritten?: number };
+  const parsed = (lines: string[]) => lines.map((line) => JSON.parse(line) as Line);
+  const answered = (lines: string[]) =>
+    parsed(lines)
+      .filter((line) => line.msg === "request completed")
+      .map((line) => line.res!.statusCode);
+  const notWritten = (lines: string[]) =>
+    parsed(lines)
+      .filter((line) => line.msg === "successful requests not written")
+      .reduce((sum, line) => sum + line.notWritten!, 0);
+
+  function withFakeClock(run: () => void) {
+    vi.useFakeTimers({ toFake: ["Date", "performance", "setTimeout", "clearTimeout"] });
+    try {
+      run();
+    } finally {
+      vi.useRealTimers();
+    }
+  }
+
+  it("are counted, one line a second says how many; refusals and errors are always written", () => {
+    withFakeClock(() => {
+      const { logger, lines } = capturedLogger("info");
+      const accessLog = new AccessLog({ successLinesPerSecond: 3 });
+      const answer = (status: number) =>
+        accessLog.write(logger, "req_1", "GET", "/api/v1/iocs", "192.0.2.7", status, 1);
+      for (const status of [200, 200, 401, 200, 304, 200, 429, 500, 403, 200]) answer(status);
+      vi.advanceTimersByTime(100);
+      // The first three successes, every refusal and error, in order; no summary yet.
+      expect(answered(lines)).toEqual([200, 200, 401, 200, 429, 500, 403]);
+      vi.advanceTimersByTime(1_000);
+      expect(notWritten(lines)).toBe(3);
+      const summary = parsed(lines).at(-1)!;
+      expect(summary).toMatchObject({
+        level: 30,
+        msg: "successful requests not written",
+        notWritten: 3,
+        successLinesPerSecond: 3,
+      });
+      expect(summary).toHaveProperty("pid");
+      // A new second has a new budget.
+      lines.length = 0;
+      for (let i = 0; i < 4; i++) answer(200);
+      flushAccessLines();
+      expect(answered(lines)).toEqual([200, 200, 200]);
+      expect(notWritten(lines)).toBe(1);
+    });
+  });
+
+  it("the budget is a second long, not a calendar second", () => {
+    withFakeClock(() => {
+      const { logger, lines } = capturedLogger("info");
+      const accessLog = new AccessLog({ successLinesPerSecond: 2 });
+      const answer = () => accessLog.write(logger, "req_1", "GET", "/", "192.0.2.7", 200, 1);
+      answer();
+      vi.advanceTimersByTime(999);
+      answer();
+      answer();
+      vi.advanceTimersByTime(1);
+      answer();
+      answer();
+      answer();
+      flushAccessLines();
+      expect(answered(lines)).toHaveLength(4);
+      expect(notWritten(lines)).toBe(2);
+    });
+  });
+
+  it("default to 1,000 a second; all of them, or none, when configured so", () => {
+    withFakeClock(() => {
+      const { logger, lines } = capturedLogger("info");
+      const send = (accessLog: AccessLog, count: number) => {
+        lines.length = 0;
+        for (let i = 0; i < count; i++) {
+          accessLog.write(logger, "req_1", "GET", "/", "192.0.2.7", 200, 1);
+        }
+        flushAccessLines();
+      };
+      send(new AccessLog(), 1_001);
+      expect(answered(lines)).toHaveLength(1_000);
+      expect(notWritten(lines)).toBe(1);
+      send(new AccessLog({ successLinesPerSecond: Number.POSITIVE_INFINITY }), 2_500);
+      expect(answered(lines)).toHaveLength(2_500);
+      expect(notWritten(lines)).toBe(0);
+      send(new AccessLog({ successLinesPerSecond: 0 }), 10);
+      expect(answered(lines)).toHaveLength(0);
+      expect(notWritten(lines)).toBe(10);
+    });
+  });
+
+  it("write nothing, not even the count, when the level is above info", () => {
+    const { logger, lines } = capturedLogger("warn");
+    const accessLog = new AccessLog({ successLinesPerSecond: 0 });
+    accessLog.write(logger, "req_1", "GET", "/", "192.0.2.7", 200, 1);
+    flushAccessLines();
+    expect(lines).toEqual([]);
+  });
+});
+
 describe("health probes", () => {
   type Summary = {
     level: number;

@@ -39,6 +39,9 @@ const BAD: [name: string, value: string, expected: RegExp][] = [
   ["FAILED_AUTH_PER_MINUTE", "0", /whole number above 0/],
   ["WEBHOOK_ALLOWED_CIDRS", "10.0.0.0/99", /CIDR ranges/],
   ["LOG_LEVEL", "loud", /info/],
+  ["ACCESS_LOG_SUCCESS_LINES_PER_SECOND", "-1", /whole number from 0, or all/],
+  ["ACCESS_LOG_SUCCESS_LINES_PER_SECOND", "unlimited", /whole number from 0, or all/],
+  ["ACCESS_LOG_SUCCESS_LINES_PER_SECOND", "1.5", /whole number/],
   ["NODE_ENV", "staging", /development, production or test/],
 ];
 
@@ -95,6 +98,13 @@ describe("configuration", () => {
     expect(env.allowedOrigins).toContain("http://localhost:5173");
     expect(loadEnv({ HOST: "::" }).HOST).toBe("::");
     expect(loadEnv({ HOST: "keys-1.internal" }).HOST).toBe("keys-1.internal");
+    expect(loadEnv({}).ACCESS_LOG_SUCCESS_LINES_PER_SECOND).toBe(1000);
+    expect(
+      loadEnv({ ACCESS_LOG_SUCCESS_LINES_PER_SECOND: "0" }).ACCESS_LOG_SUCCESS_LINES_PER_SECOND,
+    ).toBe(0);
+    expect(
+      loadEnv({ ACCESS_LOG_SUCCESS_LINES_PER_SECOND: "all" }).ACCESS_LOG_SUCCESS_LINES_PER_SECOND,
+    ).toBe(Number.POSITIVE_INFINITY);
   });
 
   it.each([
