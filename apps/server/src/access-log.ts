@@ -239,7 +239,7 @@ class ProbeTally extends Held {
  * `notWritten`, `successLinesPerSecond`). Refusals and errors are never held back. Why: a
  * busy gateway answering 20,000 requests a second would write 20,000 lines (6 MB) a second,
  * which no one reads line by line, and measured (data plane, PostgreSQL, interleaved runs)
- * writing every line cost about a seventh of the server's CPU per request; what a key did
+ * writing every line cost about a sixth of a data request's server CPU; what a key did
  * is kept anyway, per key and minute, in the usage rollups and the addresses it was used
  * from. A window is the second (monotonic clock) from the first successful answer after the
  * previous window ended.
