@@ -1,6 +1,6 @@
 /**
  * The server's logging: where lines go (logDestination), pino's settings (loggerOptions),
- * the access log (one line per request, with secrets redacted from its URL) and the
+ * the access log (a line per request, with secrets redacted from its URL) and the
  * per-request logger Fastify hands to handlers.
  */
 import pino from "pino";
