@@ -133,7 +133,10 @@ export class AccessLog extends LogController {
     if (!(serverLog as ServerLogger).isLevelEnabled?.("info")) return;
     if (status < 400 && !this.successBudget(serverLog).admit()) return;
     this.lineBatch(serverLog).add(
-      `{"level":30,"time":${clock.text()}${bindingsOf(serverLog)},"reqId":${jsonString(id)},"req":{"method":${jsonString(method)},"url":${jsonString(redactUrl(url))},"remoteAddress":${jsonString(ip)}},"res":{"statusCode":${status}},"responseTime":${roundedMs(elapsedMs)},"msg":"request completed"}\n`,
+      infoLine(
+        serverLog,
+        `"reqId":${jsonString(id)},"req":{"method":${jsonString(method)},"url":${jsonString(redactUrl(url))},"remoteAddress":${jsonString(ip)}},"res":{"statusCode":${status}},"responseTime":${roundedMs(elapsedMs)},"msg":"request completed"`,
+      ),
     );
   }
 
@@ -150,20 +153,20 @@ export class AccessLog extends LogController {
    */
   probe(serverLog: FastifyBaseLogger, path: string, ip: string | undefined) {
     if (!(serverLog as ServerLogger).isLevelEnabled?.("info")) return;
-    this.probes ??= new ProbeTally(
-      path,
-      (line) => this.lineBatch(serverLog).add(line),
-      () => bindingsOf(serverLog),
-    );
+    this.probes ??= new ProbeTally(path, this.summaries(serverLog));
     this.probes.add(ip);
   }
 
   private successBudget(serverLog: FastifyBaseLogger): SuccessBudget {
     return (this.successes ??= new SuccessBudget(
       this.successLinesPerSecond,
-      (line) => this.lineBatch(serverLog).add(line),
-      () => bindingsOf(serverLog),
+      this.summaries(serverLog),
     ));
+  }
+
+  /** Where the held summaries (probe tally, success budget) write: the access lines' batch. */
+  private summaries(serverLog: FastifyBaseLogger): WriteInfo {
+    return (fields) => this.lineBatch(serverLog).add(infoLine(serverLog, fields));
   }
 
   private lineBatch(serverLog: FastifyBaseLogger): LineBatch {
@@ -207,8 +210,7 @@ class ProbeTally extends Held {
   private fromOthers = 0;
   constructor(
     private readonly path: string,
-    private readonly writeLine: (line: string) => void,
-    private readonly bindings: () => string,
+    private readonly writeInfo: WriteInfo,
   ) {
     super();
   }
@@ -223,8 +225,8 @@ class ProbeTally extends Held {
   }
   protected write() {
     if (this.count === 0) return;
-    this.writeLine(
-      `{"level":30,"time":${clock.text()}${this.bindings()},"msg":"health probes answered","path":${jsonString(this.path)},"probes":${this.count},"addresses":[${[...this.addresses].map(jsonString).join(",")}],"probesFromOtherAddresses":${this.fromOthers}}\n`,
+    this.writeInfo(
+      `"msg":"health probes answered","path":${jsonString(this.path)},"probes":${this.count},"addresses":[${[...this.addresses].map(jsonString).join(",")}],"probesFromOtherAddresses":${this.fromOthers}`,
     );
     this.count = 0;
     this.addresses.clear();
@@ -250,8 +252,7 @@ class SuccessBudget extends Held {
   private notWritten = 0;
   constructor(
     private readonly perSecond: number,
-    private readonly writeLine: (line: string) => void,
-    private readonly bindings: () => string,
+    private readonly writeInfo: WriteInfo,
   ) {
     super();
   }
@@ -272,16 +273,23 @@ class SuccessBudget extends Held {
   }
   protected write() {
     if (this.notWritten === 0) return;
-    this.writeLine(
-      `{"level":30,"time":${clock.text()}${this.bindings()},"msg":"successful requests not written","notWritten":${this.notWritten},"successLinesPerSecond":${this.perSecond}}\n`,
+    this.writeInfo(
+      `"msg":"successful requests not written","notWritten":${this.notWritten},"successLinesPerSecond":${this.perSecond}`,
     );
     this.notWritten = 0;
   }
 }
 
-/** The server logger's bindings (pid, hostname) as pino writes them into a line. */
-function bindingsOf(serverLog: FastifyBaseLogger): string {
-  return (serverLog as unknown as Record<symbol, string>)[pino.symbols.chindingsSym]!;
+/** Writes an info line whose fields (after level, time and bindings) are given as JSON. */
+type WriteInfo = (fields: string) => void;
+
+/**
+ * An info line in pino's own format: level, time, the server logger's bindings (pid,
+ * hostname), then `fields` (JSON members, without braces).
+ */
+function infoLine(serverLog: FastifyBaseLogger, fields: string): string {
+  const bindings = (serverLog as unknown as Record<symbol, string>)[pino.symbols.chindingsSym]!;
+  return `{"level":30,"time":${clock.text()}${bindings},${fields}}\n`;
 }
 
 // eslint-disable-next-line no-control-regex
