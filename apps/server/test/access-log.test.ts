@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { performance as hooksPerformance } from "node:perf_hooks";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
@@ -17,6 +18,20 @@ import {
   roundedMs,
 } from "../src/access-log.js";
 import { requestIds } from "../src/app.js";
+
+/**
+ * Fake timers that reach the access log's monotonic clock: it reads `performance` imported
+ * from node:perf_hooks (not the global getter), which vitest's fake timers, replacing the
+ * global, leave alone. `useRealClock` undoes both, the spy first (it reads the global).
+ */
+function useFakeClock() {
+  vi.useFakeTimers({ toFake: ["Date", "performance", "setTimeout", "clearTimeout"] });
+  vi.spyOn(hooksPerformance, "now").mockImplementation(() => globalThis.performance.now());
+}
+function useRealClock() {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+}
 
 /** A finished request as the access log sees it: `server` is the app's own logger. */
 function finished(log: RequestLogger, server: unknown, id = "req_0123") {
@@ -121,7 +136,7 @@ describe("the access log", () => {
   });
 
   it("stamps lines with the wall clock, and follows a step of the system clock within a second", () => {
-    vi.useFakeTimers({ toFake: ["Date", "performance", "setTimeout", "clearTimeout"] });
+    useFakeClock();
     try {
       const start = Date.parse("2026-12-03T10:00:00.000Z");
       vi.setSystemTime(start);
@@ -142,7 +157,7 @@ describe("the access log", () => {
       vi.advanceTimersByTime(1_000);
       expect(stamp()).toBe(start + 2_250 + 3_600_000);
     } finally {
-      vi.useRealTimers();
+      useRealClock();
     }
   });
 
@@ -269,11 +284,11 @@ describe("successful answers past the budget a second", () => {
       .reduce((sum, line) => sum + line.notWritten!, 0);
 
   function withFakeClock(run: () => void) {
-    vi.useFakeTimers({ toFake: ["Date", "performance", "setTimeout", "clearTimeout"] });
+    useFakeClock();
     try {
       run();
     } finally {
-      vi.useRealTimers();
+      useRealClock();
     }
   }
 
@@ -367,7 +382,7 @@ describe("health probes", () => {
   };
 
   it("are counted and written as one line a minute, with the addresses that probed", () => {
-    vi.useFakeTimers({ toFake: ["Date", "performance", "setTimeout", "clearTimeout"] });
+    useFakeClock();
     try {
       const { logger, lines, writes } = capturedLogger("info");
       const accessLog = new AccessLog();
@@ -394,7 +409,7 @@ describe("health probes", () => {
       vi.advanceTimersByTime(60_100);
       expect(JSON.parse(lines[1]!)).toMatchObject({ probes: 1, addresses: ["unknown"] });
     } finally {
-      vi.useRealTimers();
+      useRealClock();
     }
   });
 

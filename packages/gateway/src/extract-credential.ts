@@ -1,3 +1,5 @@
+// Imported, not the global getter (see apps/server/src/fast-lane.ts).
+import { Buffer } from "node:buffer";
 import type { IncomingMessage } from "node:http";
 
 export type Extraction = { kind: "none" } | { kind: "ambiguous" } | { kind: "key"; key: string };
