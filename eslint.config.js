@@ -77,6 +77,22 @@ export default tseslint.config(
       ],
     },
   },
+  // The request path imports `Buffer` and `performance`: Node defines both globals as getters,
+  // which optimized code calls at every use (1.6% of a data request's samples in `perf`; see
+  // README, Benchmarks, "What is left, and Node's global getters").
+  {
+    files: ["apps/server/src/**/*.ts", "packages/gateway/src/**/*.ts", "packages/core/src/**/*.ts"],
+    rules: {
+      "no-restricted-globals": [
+        "error",
+        { name: "Buffer", message: 'Import it: import { Buffer } from "node:buffer".' },
+        {
+          name: "performance",
+          message: 'Import it: import { performance } from "node:perf_hooks".',
+        },
+      ],
+    },
+  },
   // Layers import only downwards: db <- core <- {api, gateway} <- apps. The two planes never
   // import each other, so the data plane cannot grow a dependency on sessions or tRPC.
   {

@@ -3,7 +3,6 @@
  * the access log (a line per request, with secrets redacted from its URL) and the
  * per-request logger Fastify hands to handlers.
  */
-// Imported, not the global getter (see apps/server/src/fast-lane.ts).
 import { performance } from "node:perf_hooks";
 import pino from "pino";
 import { safeError } from "@repo/core";

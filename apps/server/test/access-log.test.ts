@@ -24,12 +24,16 @@ import { requestIds } from "../src/app.js";
  * from node:perf_hooks (not the global getter), which vitest's fake timers, replacing the
  * global, leave alone. `useRealClock` undoes both, the spy first (it reads the global).
  */
+let importedClock: { mockRestore(): void } | undefined;
 function useFakeClock() {
   vi.useFakeTimers({ toFake: ["Date", "performance", "setTimeout", "clearTimeout"] });
-  vi.spyOn(hooksPerformance, "now").mockImplementation(() => globalThis.performance.now());
+  importedClock = vi
+    .spyOn(hooksPerformance, "now")
+    .mockImplementation(() => globalThis.performance.now());
 }
 function useRealClock() {
-  vi.restoreAllMocks();
+  importedClock?.mockRestore();
+  importedClock = undefined;
   vi.useRealTimers();
 }
 

@@ -1,7 +1,6 @@
 import { describeError } from "@repo/db";
 import { TRPCError } from "@trpc/server";
 import { TRPC_ERROR_CODES_BY_KEY } from "@trpc/server/rpc";
-// Imported, not the global getter (see apps/server/src/fast-lane.ts).
 import { Buffer } from "node:buffer";
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";

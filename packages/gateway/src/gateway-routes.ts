@@ -1,4 +1,3 @@
-// Imported, not the global getter (see apps/server/src/fast-lane.ts).
 import { Buffer } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
