@@ -2,7 +2,7 @@ import type { FaultScenario, Scenario } from "../src/types.js";
 import { dataPlaneEcho } from "./data-plane-echo.js";
 import { dataPlaneEchoRedis } from "./data-plane-echo-redis.js";
 import { scale } from "./scale.js";
-import { dataPlaneVsBare, healthzVsBare } from "./separate-baseline.js";
+import { calibrationVsBare, dataPlaneVsBare, healthzVsBare } from "./separate-baseline.js";
 import { analyticsRecording, keysCreateRevoke, keysList, keyUsage } from "./key-management.js";
 import { postgresRestart } from "./postgres-restart.js";
 import { alertsEnabled } from "./alerts-enabled.js";
@@ -19,6 +19,7 @@ import {
 export const scenarios: Scenario[] = [
   healthzVsBare,
   dataPlaneVsBare,
+  calibrationVsBare,
   refused429,
   refused401,
   refused401Missing,

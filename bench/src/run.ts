@@ -98,7 +98,12 @@ async function runScenario(scenario: Scenario): Promise<Row | null> {
   let stopBare = () => Promise.resolve();
   if (scenario.bareProcess) {
     const body = await (await fetch(`${server.url}/bench/bare`)).text();
-    const bare = await startProcess<{ url: string }>(bareBundle, [], { BENCH_BARE_BODY: body });
+    const bare = await startProcess<{ url: string }>(bareBundle, [], {
+      BENCH_BARE_BODY: body,
+      ...(process.env.BENCH_CALIBRATION_US
+        ? { BENCH_CALIBRATION_US: process.env.BENCH_CALIBRATION_US }
+        : {}),
+    });
     server.bareUrl = bare.server.url;
     stopBare = bare.stop;
   }
