@@ -34,16 +34,16 @@ export const dataPlaneVsBare: Scenario = {
 };
 
 /**
- * The scale of the two goals above on this machine: bare Fastify answering the same body
- * after a few microseconds of pure CPU work (BENCH_CALIBRATION_US, default 7), against bare
- * Fastify. No goal: it reads the ratios above. Measured on a 2-core machine where the load
- * generator shares the CPUs, a microsecond of work costs more than a microsecond of server
- * time at full load (a slower server answers fewer requests per wake-up), so small per-request
- * costs move the ratio a lot: see README, Benchmarks.
+ * The scale of the two goals above on the machine at hand: the bare process answering the same
+ * body after BENCH_CALIBRATION_US (default 7) µs of busy work, against itself without it. No
+ * goal. On a 2-core machine whose load generator shares the cores, a microsecond of work a
+ * request costs more than a microsecond of server CPU at full load (a slower server handles
+ * fewer requests per wake-up), so a few microseconds move the ratio far: see README, Benchmarks.
  */
 export const calibrationVsBare: Scenario = {
   name: "calibration: bare Fastify plus a few µs of work vs bare Fastify",
-  description: `GET /bench/bare-plus-work (the same body after ${process.env.BENCH_CALIBRATION_US ?? 7} µs of busy work) vs GET /bench/bare, both on the separate bare process`,
+  description:
+    "GET /bench/bare-plus-work (the same body after BENCH_CALIBRATION_US µs of busy work, default 7) vs GET /bench/bare, both on the separate bare process",
   bareProcess: true,
   baseline: (server) => ({ url: server.bareUrl, path: "/bench/bare" }),
   subject: (server) => ({ url: server.bareUrl, path: "/bench/bare-plus-work" }),
