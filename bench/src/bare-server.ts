@@ -8,21 +8,26 @@
  * throughput ratio is worth in microseconds of work a request on the machine at hand.
  */
 import { performance } from "node:perf_hooks";
-import Fastify from "fastify";
+import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
 
 const body = JSON.parse(process.env.BENCH_BARE_BODY ?? "null") as unknown;
 const app = Fastify();
 app.get("/bench/cpu", () => process.cpuUsage());
-app.get("/bench/bare", (_request, reply) => {
+const bare = (_request: FastifyRequest, reply: FastifyReply) => {
   void reply.header("cache-control", "no-store");
   return body;
-});
-const workMs = Number(process.env.BENCH_CALIBRATION_US ?? 7) / 1000;
-app.get("/bench/bare-plus-work", (_request, reply) => {
-  const until = performance.now() + workMs;
+};
+app.get("/bench/bare", bare);
+// A value that is not a number would make the loop below never run: a calibration of 0 µs
+// printed as 7. Refuse it at start instead.
+const workUs = Number(process.env.BENCH_CALIBRATION_US ?? 7);
+if (!Number.isFinite(workUs) || workUs < 0) {
+  throw new Error(`BENCH_CALIBRATION_US must be a number of microseconds ≥ 0`);
+}
+app.get("/bench/bare-plus-work", (request, reply) => {
+  const until = performance.now() + workUs / 1000;
   while (performance.now() < until);
-  void reply.header("cache-control", "no-store");
-  return body;
+  return bare(request, reply);
 });
 app.get("/healthz", () => ({ status: "ok" }));
 const url = await app.listen({ host: "127.0.0.1", port: 0 });
