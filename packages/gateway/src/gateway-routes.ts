@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ApiError } from "@repo/core";
 import { sendError } from "@repo/core";
 import { extractCredential } from "./extract-credential.js";
+import { integerText } from "./integer-text.js";
 import type { KeyRecord } from "./key-cache.js";
 import type { Quota } from "./rate-limit.js";
 import { DATA_ROUTES, type DataRoute } from "@repo/core";
@@ -515,13 +516,13 @@ export async function registerGateway(
         "x-request-id",
         request.id,
         "x-ratelimit-limit",
-        String(quota.limit),
+        integerText(quota.limit),
         "x-ratelimit-remaining",
-        String(quota.remaining),
+        integerText(quota.remaining),
         "x-ratelimit-reset",
-        String(quota.reset),
+        integerText(quota.reset),
         "content-length",
-        String(Buffer.byteLength(body)),
+        integerText(Buffer.byteLength(body)),
       ]);
       response.end(body);
       recordUsage(state, 200, performance.now() - request.startMs, request.ip);
@@ -571,9 +572,9 @@ export function echoJson(s: RequestState, method: string, params: unknown): stri
   return `${ECHO_HEAD}${key.echoJson},"request":${request},"rate_limit":{"minute":{"limit":${jsonNumber(key.limits.perMinute)},"remaining":${jsonNumber(quota.minuteRemaining)},"reset":${jsonNumber(quota.minuteReset)}},"day":{"limit":${jsonNumber(key.limits.perDay)},"remaining":${jsonNumber(quota.dayRemaining)},"reset":${jsonNumber(quota.dayReset)}}}}}`;
 }
 
-/** A number as JSON.stringify writes it (not finite: null). */
+/** A number as JSON.stringify writes it (not finite: null; see integerText for why not String). */
 function jsonNumber(value: number): string {
-  return Number.isFinite(value) ? String(value) : "null";
+  return Number.isFinite(value) ? integerText(value) : "null";
 }
 
 /** The upstream path: the declared template with each parameter re-encoded. */

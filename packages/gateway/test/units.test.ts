@@ -15,6 +15,7 @@ import {
   scopeMapSchema,
 } from "../src/scopes.js";
 import { readQuery } from "../src/data-query.js";
+import { integerText } from "../src/integer-text.js";
 import { echoJson } from "../src/gateway-routes.js";
 import { createMemoryRateLimiter, quotaFrom, type Quota } from "../src/rate-limit.js";
 import { routeLabel } from "../src/usage-meter.js";
@@ -331,5 +332,32 @@ describe("the echo answer's JSON", () => {
       );
     }
     expect(echoJson(iocs, "GET", undefined)).toBe(reference(iocs, "GET", "/api/v1/iocs"));
+  });
+});
+
+describe("integer text", () => {
+  it("writes every number as String does, at each three-digit boundary and beyond", () => {
+    const values = [0, -0, 1, 9, 10, 99, 100, 999, 1000, 1001, 1010, 1100, 9999, 10_000];
+    for (const power of [6, 9, 12, 15]) {
+      const base = 10 ** power;
+      values.push(base - 1, base, base + 1, base + 7, base * 2 + 1_001);
+    }
+    values.push(
+      2 ** 31 - 1,
+      2 ** 31,
+      1_999_999_998,
+      1_796_297_220,
+      Number.MAX_SAFE_INTEGER,
+      Number.MAX_SAFE_INTEGER + 1,
+      -1,
+      -1_000,
+      0.5,
+      1.5,
+      1e21,
+      Number.POSITIVE_INFINITY,
+      Number.NaN,
+    );
+    for (let n = 0; n < 5_000; n += 7) values.push(n * 1_000_003);
+    for (const value of values) expect(integerText(value)).toBe(String(value));
   });
 });
