@@ -154,6 +154,15 @@ app.get<{ Querystring: { n: string } }>("/bench/usage-bytes", async (request) =>
   await recorder.close();
   return { keys: n, bytesPerKey };
 });
+// Waits until the app's usage recorder has written everything recorded so far (the flush in
+// flight, then the rest), timed: the scale scenario's "after the load" starts once the usage
+// writes have caught up, and says how long that took.
+app.post("/bench/usage-drain", async () => {
+  const pendingKeys = app.gateway.usage.pendingKeys;
+  const started = performance.now();
+  await app.gateway.usage.flush();
+  return { pendingKeys, ms: performance.now() - started };
+});
 // One flush of `n` active keys through the Postgres sink, timed.
 app.post<{ Querystring: { n: string } }>("/bench/flush", async (request) => {
   const n = scaleKeysIn(request.query);
