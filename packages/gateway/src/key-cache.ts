@@ -168,6 +168,35 @@ export function createKeyCache(options: KeyCacheOptions) {
       loading.set(hash, waiter.promise);
       return waiter.promise;
     },
+    /**
+     * Drops what can no longer be answered from memory: key records past their TTL and past
+     * the stale window (neither `peek` nor `stale` would return them), unknown hashes past
+     * their TTL. Without it a wave of keys seen once holds about 1 KB each until newer keys
+     * evict them (100 MB for 100,000: see README, Scale-out). The walk starts at the least
+     * recently used end and stops at the first entry still of use: a record in use is read
+     * again once its TTL is over, so the walk costs about what it removes. An entry that was
+     * used more recently than a live one but read earlier waits for a later sweep; nothing
+     * dropped late is ever served, since every read checks expiry itself. Returns how many
+     * entries went.
+     */
+    sweep(nowMs: number): number {
+      const staleMs = options.maxStaleMs ?? 0;
+      const deadRecords: string[] = [];
+      // rkeys: least recently used first; peek: reads without making an entry recent.
+      for (const hash of records.rkeys()) {
+        const { expiresAt } = records.peek(hash)!;
+        if (expiresAt > nowMs || nowMs - (expiresAt - options.ttlMs) <= staleMs) break;
+        deadRecords.push(hash);
+      }
+      const deadUnknown: string[] = [];
+      for (const hash of unknown.rkeys()) {
+        if (unknown.peek(hash)! > nowMs) break;
+        deadUnknown.push(hash);
+      }
+      for (const hash of deadRecords) records.delete(hash);
+      for (const hash of deadUnknown) unknown.delete(hash);
+      return deadRecords.length + deadUnknown.length;
+    },
     invalidate(hashes: Iterable<string>) {
       generation++;
       for (const hash of hashes) {

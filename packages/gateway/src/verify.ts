@@ -93,6 +93,8 @@ export interface VerifyInput {
 
 const RETRY_AFTER_UNAVAILABLE = "5";
 
+const KEY_SWEEP_INTERVAL_MS = 60_000;
+
 /**
  * The data plane's state: key cache (kept fresh by NOTIFY, subscribed here), rate limiter,
  * failed-auth limiter and usage recorder. `close` flushes usage and must run before the
@@ -192,6 +194,10 @@ export async function createGateway(options: GatewayOptions) {
   );
   await keyFilter.reload();
 
+  // Once a minute, records no longer of use leave memory (see sweep): the stale window is
+  // minutes long, so a finer schedule would free nothing sooner that matters.
+  const keySweeper = setInterval(() => keys.sweep(nowMs()), KEY_SWEEP_INTERVAL_MS);
+  keySweeper.unref();
   let closing: Promise<number> | undefined;
   return {
     keys,
@@ -223,6 +229,7 @@ export async function createGateway(options: GatewayOptions) {
      */
     close() {
       closing ??= (async () => {
+        clearInterval(keySweeper);
         await subscription.unlisten().catch(() => {});
         await syncSubscription.unlisten().catch(() => {});
         await canarySubscription.unlisten().catch(() => {});

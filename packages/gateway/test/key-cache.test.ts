@@ -1,7 +1,7 @@
 import { apiKeys, eq, type Database } from "@repo/db";
 import { createTestDatabase, type TestDatabase } from "@repo/db/testing";
 import { generateKey, hashKey } from "@repo/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createKeyCache } from "../src/key-cache.js";
 import { createGateway, verifyApiKey } from "../src/verify.js";
 import { asKey, insertKey, quietLog as log, waitForNewKeys } from "./helpers.js";
@@ -160,5 +160,100 @@ describe("eviction", () => {
     now += 1_000;
     expect(cache.peek(k.hash, now)).toBeUndefined();
     expect(cache.peek(unknownHash, now)).toBeUndefined();
+  });
+});
+
+describe("memory after a wave of keys", () => {
+  it("the sweep drops what can no longer be served and keeps what stale-if-error may still need", async () => {
+    let now = Date.now();
+    const cache = createKeyCache({ db: counted, ttlMs: 1_000, maxStaleMs: 5_000, now: () => now });
+    const [a, b, c] = await Promise.all(Array.from({ length: 3 }, () => insertKey(database.db)));
+    const unknownHash = hashKey(generateKey().key);
+    for (const hash of [a!.hash, b!.hash, c!.hash, unknownHash]) await cache.load(hash);
+    expect(cache.sweep(now)).toBe(0);
+    expect([cache.size, cache.negativeSize]).toEqual([3, 1]);
+
+    // Past the TTL: the unknown hash is of no more use; the records are, during an outage.
+    now += 1_000;
+    expect(cache.sweep(now)).toBe(1);
+    expect([cache.size, cache.negativeSize]).toEqual([3, 0]);
+    expect(cache.stale(a!.hash, now)?.id).toBe(a!.id);
+
+    // c is used again: read afresh. a and b then pass the stale window; c is still within it.
+    expect(cache.peek(c!.hash, now)).toBeUndefined();
+    await cache.load(c!.hash);
+    now += 4_001;
+    expect(cache.sweep(now)).toBe(2);
+    expect(cache.size).toBe(1);
+    expect(cache.stale(a!.hash, now)).toBeUndefined();
+    expect(cache.stale(b!.hash, now)).toBeUndefined();
+    expect(cache.stale(c!.hash, now)?.id).toBe(c!.id);
+  });
+
+  it("without a stale window a record goes once its TTL is over, and a used one stays", async () => {
+    let now = Date.now();
+    const cache = createKeyCache({ db: counted, ttlMs: 1_000, now: () => now });
+    const [a, b] = await Promise.all(Array.from({ length: 2 }, () => insertKey(database.db)));
+    await cache.load(a!.hash);
+    now += 600;
+    await cache.load(b!.hash);
+    now += 400;
+    expect(cache.sweep(now)).toBe(1);
+    expect(cache.peek(b!.hash, now)?.id).toBe(b!.id);
+    expect(cache.size).toBe(1);
+  });
+
+  it("a record left behind by a sweep is still never served past its time", async () => {
+    let now = Date.now();
+    const cache = createKeyCache({ db: counted, ttlMs: 1_000, now: () => now });
+    const [a, b] = await Promise.all(Array.from({ length: 2 }, () => insertKey(database.db)));
+    await cache.load(a!.hash);
+    now += 500;
+    await cache.load(b!.hash);
+    // a is used after b was read: it is the most recently used, b the least, and b is live,
+    // so the walk from the least recently used end stops before reaching a.
+    expect(cache.peek(a!.hash, now)?.id).toBe(a!.id);
+    now += 500;
+    expect(cache.sweep(now)).toBe(0);
+    expect(cache.peek(a!.hash, now)).toBeUndefined();
+    expect(cache.stale(a!.hash, now)).toBeUndefined();
+    now += 500;
+    expect(cache.sweep(now)).toBe(2);
+    expect(cache.size).toBe(0);
+  });
+
+  it("the gateway sweeps its key cache once a minute and stops when closed", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    let now = Date.now();
+    const gateway = await createGateway({
+      database,
+      now: () => new Date(now),
+      log,
+      keyCacheTtlMs: 1_000,
+      keyCacheMaxStaleMs: 2_000,
+    });
+    const stopWaiting = waitForNewKeys(database.db, gateway);
+    try {
+      const keys = await Promise.all(Array.from({ length: 3 }, () => insertKey(database.db)));
+      for (const k of keys) {
+        const result = await verifyApiKey(gateway, {
+          credential: asKey(k.key),
+          clientIp: "192.0.2.7",
+          scope: "read:iocs",
+        });
+        expect(result.ok).toBe(true);
+      }
+      expect(gateway.keys.size).toBe(3);
+      now += 3_001;
+      vi.advanceTimersByTime(59_000);
+      expect(gateway.keys.size).toBe(3);
+      vi.advanceTimersByTime(1_000);
+      expect(gateway.keys.size).toBe(0);
+    } finally {
+      stopWaiting();
+      await gateway.close();
+      expect(vi.getTimerCount()).toBe(0);
+      vi.useRealTimers();
+    }
   });
 });
