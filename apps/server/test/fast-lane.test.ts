@@ -1,12 +1,13 @@
 import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateKey } from "@repo/core";
 import { apiKeys, eq } from "@repo/db";
 import { startTestApp, type TestApp } from "./harness.js";
 import { createKey, keyRow } from "./gateway-helpers.js";
 
 /**
- * The fast lane (fast-lane.ts) answers `/healthz` and accepted data requests over HTTP in
- * front of Fastify; `inject` always takes Fastify's path. Every request below is sent both
+ * The fast lane (fast-lane.ts) answers `/healthz` and data requests, accepted or refused,
+ * over HTTP in front of Fastify; `inject` always takes Fastify's path. Every request below is sent both
  * ways, each way with its own key configured alike, and the answers must be the same: status,
  * every header, the body. Only what differs by nature is set aside: the request id, the
  * Date, the connection headers of a real socket, and the quota's reset second.
@@ -51,6 +52,14 @@ function normalized(answer: Answer) {
     .replace(/sk_live_[0-9A-Za-z]+/g, "sk_live_X")
     .replace(/"key_prefix":"[^"]+"/g, '"key_prefix":"prefix"');
   return { status: answer.status, headers, body };
+}
+
+/** The server log's lines that mention `id` (a request id). */
+function logLinesWith(id: string): string[] {
+  return test.logs
+    .join("")
+    .split("\n")
+    .filter((line) => line.includes(id));
 }
 
 async function overHttp(path: string, headers: Record<string, string>): Promise<Answer> {
@@ -169,6 +178,11 @@ describe("the fast lane answers as Fastify's routes do", () => {
       () => ({ path: "/api/v1/iocs", headers: { "x-api-key": `sk_live_${"A".repeat(40)}` } }),
     ],
     [
+      // Well formed, so refused only after the key filter's round trip: answered after a wait.
+      "a well-formed key no one has",
+      () => ({ path: "/api/v1/iocs", headers: { "x-api-key": generateKey().key } }),
+    ],
+    [
       "two different credentials",
       (key: string) => ({
         path: `/api/v1/iocs?api_key=${key}x`,
@@ -191,24 +205,25 @@ describe("the fast lane answers as Fastify's routes do", () => {
       "a scope the key lacks",
       (key: string) => ({ path: "/api/v1/iocs/stix", headers: { "x-api-key": key } }),
     ],
-  ])("refused (%s): Fastify answers, the same answer", async (_name, request) => {
+  ])("refused (%s): the lane answers, the same answer", async (_name, request) => {
     const { answer, servedByLane } = await bothWays({ tier: "free" }, request);
     expect(answer.status).toBeGreaterThanOrEqual(400);
+    expect(answer.status).toBeLessThan(500);
     expect(JSON.parse(answer.body).error.request_id).toBe("req_X");
-    expect(servedByLane).toBe(false);
+    expect(servedByLane).toBe(true);
   });
 
-  it("an address outside the key's allowed list: refused by Fastify, same answer", async () => {
+  it("an address outside the key's allowed list: refused by the lane, same answer", async () => {
     const { answer, servedByLane } = await bothWays(
       { tier: "pro", allowedIps: ["203.0.113.0/24"] },
       (key) => ({ path: "/api/v1/iocs", headers: { "x-api-key": key } }),
       0,
     );
     expect(answer.status).toBe(403);
-    expect(servedByLane).toBe(false);
+    expect(servedByLane).toBe(true);
   });
 
-  it("past the per-minute limit: the lane hands the 429 to Fastify, same answer", async () => {
+  it("past the per-minute limit: the lane answers the 429, same answer", async () => {
     const { answer, servedByLane } = await bothWays(
       { tier: "pro", perMinute: 2 },
       (key) => ({ path: "/api/v1/iocs", headers: { "x-api-key": key } }),
@@ -217,35 +232,42 @@ describe("the fast lane answers as Fastify's routes do", () => {
     expect(answer.status).toBe(429);
     // Present on both paths (normalized; bothWays checks the values, whole seconds).
     expect(answer.headers["retry-after"]).toBe("retry");
-    expect(servedByLane).toBe(false);
+    expect(servedByLane).toBe(true);
   });
 
-  it("a revoked key: 401 from Fastify, same answer", async () => {
+  it("a revoked key (it raises an alert): 401 from Fastify after the lane's lookup, same answer", async () => {
     const answers: Answer[] = [];
+    let served = 0;
     for (const send of [overHttp, injected]) {
       const key = await createKey(test.db, PRO);
       expect((await send("/api/v1/iocs", { "x-api-key": key.key })).status).toBe(200);
       await test.db.update(apiKeys).set({ revokedAt: new Date() }).where(eq(apiKeys.id, key.id));
       test.app.gateway.keysChanged([key.hash]);
+      const before = test.app.fastLane.served;
       answers.push(await send("/api/v1/iocs", { "x-api-key": key.key }));
+      served += test.app.fastLane.served - before;
     }
     expect(answers[0]!.status).toBe(401);
     expect(normalized(answers[0]!)).toEqual(normalized(answers[1]!));
+    expect(served).toBe(0);
+    // Fastify's answer carries its own request id; the access log has one line for it.
+    const id = answers[0]!.headers["x-request-id"]!;
+    const lines = logLinesWith(id);
+    expect(lines.filter((line) => line.includes('"msg":"request completed"'))).toHaveLength(1);
   });
 });
 
 describe("what the lane checked is not checked again", () => {
-  it("a key not yet in memory is verified once: the limiter takes one request, not two", async () => {
+  it("a key not yet in memory: the lane answers once it is read, the limiter takes one request", async () => {
     const key = await createKey(test.db, { tier: "pro", perMinute: 5 });
     test.app.gateway.keys.clear();
     const before = test.app.fastLane.served;
     const first = await overHttp("/api/v1/iocs", { "x-api-key": key.key });
     expect(first.status).toBe(200);
-    // The database lookup made it Fastify's to answer, with what the lane had checked.
-    expect(test.app.fastLane.served).toBe(before);
+    expect(test.app.fastLane.served).toBe(before + 1);
     expect(first.headers["x-ratelimit-remaining"]).toBe("4");
     const second = await overHttp("/api/v1/iocs", { "x-api-key": key.key });
-    expect(test.app.fastLane.served).toBe(before + 1);
+    expect(test.app.fastLane.served).toBe(before + 2);
     expect(second.headers["x-ratelimit-remaining"]).toBe("3");
   });
 
@@ -267,10 +289,7 @@ describe("what the lane checked is not checked again", () => {
     const answer = await overHttp(`/api/v1/articles?page=1&api_key=${key.key}`, {});
     expect(test.app.fastLane.served).toBe(before + 1);
     const id = answer.headers["x-request-id"]!;
-    const lines = test.logs
-      .join("")
-      .split("\n")
-      .filter((line) => line.includes(id));
+    const lines = logLinesWith(id);
     expect(lines).toHaveLength(1);
     const line = JSON.parse(lines[0]!);
     expect(line).toMatchObject({
@@ -282,6 +301,30 @@ describe("what the lane checked is not checked again", () => {
     });
     expect(line.req.remoteAddress).toBe("127.0.0.1");
     expect(lines[0]).not.toContain(key.key);
+  });
+});
+
+describe("the lane's refusals in the access log", () => {
+  it.each([
+    ["no credential", () => ({})],
+    [
+      "a well-formed key no one has, refused after a wait",
+      () => ({ "x-api-key": generateKey().key }),
+    ],
+  ])("%s: one line with the refusal's status", async (_name, headers) => {
+    const before = test.app.fastLane.served;
+    const answer = await overHttp("/api/v1/iocs?page=1", headers());
+    expect(answer.status).toBe(401);
+    expect(test.app.fastLane.served).toBe(before + 1);
+    const id = answer.headers["x-request-id"]!;
+    const lines = logLinesWith(id);
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      reqId: id,
+      req: { method: "GET", url: "/api/v1/iocs?page=1" },
+      res: { statusCode: 401 },
+      msg: "request completed",
+    });
   });
 });
 
