@@ -51,6 +51,8 @@ export async function insertTestKey(
     perMinute?: number;
     perDay?: number;
     ownerId?: string;
+    /** The key to store (default: a new one). */
+    generated?: ReturnType<typeof generateKey>;
   } = {},
 ): Promise<TestKey> {
   const tier = options.tier ?? "free";
@@ -64,7 +66,7 @@ export async function insertTestKey(
       tier,
     });
   }
-  const generated = generateKey();
+  const generated = options.generated ?? generateKey();
   const [row] = await db
     .insert(apiKeys)
     .values({

@@ -149,6 +149,10 @@ export function createKeyCache(options: KeyCacheOptions) {
       const readAt = entry.expiresAt - options.ttlMs;
       return nowMs - readAt <= (options.maxStaleMs ?? 0) ? entry.record : undefined;
     },
+    /** A hash found to match no key without a lookup (see `refuseUnlessJustCreated`). */
+    rememberUnknown(hash: string) {
+      if (!records.has(hash) && !loading.has(hash)) store(hash, null);
+    },
     /** Loads from the database with the other first lookups of this turn (see above). */
     load(hash: string): Promise<KeyRecord | null> {
       const pending = loading.get(hash);

@@ -323,6 +323,8 @@ export function verifyApiKey(
   if (presented.length !== KEY_LENGTH) return refuseGuess(gateway, input.clientIp);
   const hash = hashKey(presented);
   const cached = gateway.keys.peek(hash, nowMs);
+  // Known to match no key: counted and answered as any guess is (a canary is found there).
+  if (cached === null) return refuseGuess(gateway, input.clientIp, hash);
   if (cached !== undefined) return checkKey(gateway, cached, input, nowMs, hash);
   if (!isWellFormedKey(presented)) return refuseGuess(gateway, input.clientIp);
   // A hash no key has (a forged key with a valid checksum): refused without a key lookup. A
@@ -351,6 +353,11 @@ async function refuseUnlessJustCreated(
       const nowMs = input.nowMs ?? gateway.nowMs();
       return loadAndCheck(gateway, input, hash, nowMs);
     }
+    // Heard everything committed up to now, and no key has it: the same key presented again
+    // (a client retrying a mistyped or deleted key) is refused from memory, without another
+    // round trip. A key inserted later drops the entry when its NOTIFY arrives (see
+    // createGateway's listener), in the same turn as the filter learns it.
+    gateway.keys.rememberUnknown(hash);
   }
   return refuseGuess(gateway, input.clientIp, hash);
 }

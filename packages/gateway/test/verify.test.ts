@@ -110,6 +110,41 @@ describe("verifyApiKey", () => {
     expect(queries - before).toBe(1);
   });
 
+  it("a well-formed key no one has: one round trip, then refused from memory, still counted", async () => {
+    const unknown = generateKey().key;
+    const ip = "192.0.2.77";
+    const barriersBefore = barriers;
+    const first = verifyFrom(unknown, ip);
+    expect(first).toBeInstanceOf(Promise);
+    const firstResult = await first;
+    expect(!firstResult.ok && firstResult.error.appCode).toBe("invalid_api_key");
+    expect(barriers - barriersBefore).toBe(1);
+    // Again (a client retrying a mistyped key): answered at once, no round trip, no query.
+    const queriesBefore = queries;
+    const codes: string[] = [];
+    for (let i = 0; i < 70; i++) {
+      const again = verifyFrom(unknown, ip);
+      expect(again).not.toBeInstanceOf(Promise);
+      if (!(again instanceof Promise) && !again.ok) codes.push(again.error.appCode);
+    }
+    expect(barriers - barriersBefore).toBe(1);
+    expect(queries).toBe(queriesBefore);
+    // Each is a failed attempt from that address: past 60 a minute, too_many_attempts.
+    expect(codes.slice(0, 59)).toEqual(Array(59).fill("invalid_api_key"));
+    expect(codes.at(-1)).toBe("too_many_attempts");
+  });
+
+  it("a key remembered as unknown works as soon as its insert is heard of", async () => {
+    const planned = generateKey();
+    const refused = await verifyFrom(planned.key, "192.0.2.78");
+    expect(!refused.ok && refused.error.appCode).toBe("invalid_api_key");
+    expect(gateway.keys.peek(planned.hash, Date.now())).toBeNull();
+    // insertKey returns once this gateway has heard the insert's NOTIFY.
+    const k = await insertKey(database.db, { generated: planned });
+    const accepted = await verifyFrom(planned.key, "192.0.2.78");
+    expect(accepted.ok && accepted.key.id).toBe(k.id);
+  });
+
   it("answers a cached key synchronously; only a cache miss waits on the database", async () => {
     const k = await insertKey(database.db);
     const input = { credential: asKey(k.key), clientIp: "192.0.2.1", scope: "read:iocs" };
