@@ -73,7 +73,7 @@ async function run(server: BenchServer, bench: BenchContext) {
   const afterOneKey: Sample[] = [];
   for (let r = 0; r < rounds; r++) afterOneKey.push(await bench.sample(target(1), 1));
   const after = await call<Memory>(server, "/bench/memory");
-  const swept = await call<Memory & { dropped: number; ms: number }>(
+  const swept = await call<Memory & { dropped: number; slices: number; longestMs: number }>(
     server,
     "/bench/sweep-key-cache",
     "POST",
@@ -112,7 +112,7 @@ async function run(server: BenchServer, bench: BenchContext) {
     `server memory: RSS ${mb(before.rss)} before, ${mb(loaded.rss)} with ${loaded.cachedKeys.toLocaleString("en")} keys cached, ${mb(after.rss)} after the load; heap ${mb(before.heapUsed)} → ${mb(loaded.heapUsed)} → ${mb(after.heapUsed)}`,
   );
   console.log(
-    `once every record's time is over, the cache's sweep dropped ${swept.dropped.toLocaleString("en")} entries in ${swept.ms.toFixed(1)} ms: RSS ${mb(swept.rss)}, heap ${mb(swept.heapUsed)} (before the load: ${mb(before.rss)}, ${mb(before.heapUsed)})`,
+    `once every record's time is over, the cache's sweep dropped ${swept.dropped.toLocaleString("en")} entries in ${swept.slices} slices (the longest ${swept.longestMs.toFixed(1)} ms): RSS ${mb(swept.rss)}, heap ${mb(swept.heapUsed)} (before the load: ${mb(before.rss)}, ${mb(before.heapUsed)})`,
   );
   console.log(
     `bytes per cached key record: ${((after.heapUsed - swept.heapUsed) / after.cachedKeys).toFixed(0)} (heap released by the sweep, over ${after.cachedKeys.toLocaleString("en")} keys; goal ≤ 2048)`,

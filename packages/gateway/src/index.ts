@@ -7,6 +7,7 @@ export {
 } from "./gateway-routes.js";
 export {
   verifyApiKey,
+  KEY_SWEEP_SLICE,
   createGateway,
   type Gateway,
   type GatewayOptions,

@@ -94,6 +94,8 @@ export interface VerifyInput {
 const RETRY_AFTER_UNAVAILABLE = "5";
 
 const KEY_SWEEP_INTERVAL_MS = 60_000;
+/** Entries a sweep removes per turn of the event loop: about 4 ms at 0.8 µs each (measured). */
+export const KEY_SWEEP_SLICE = 5_000;
 
 /**
  * The data plane's state: key cache (kept fresh by NOTIFY, subscribed here), rate limiter,
@@ -195,8 +197,12 @@ export async function createGateway(options: GatewayOptions) {
   await keyFilter.reload();
 
   // Once a minute, records no longer of use leave memory (see sweep): the stale window is
-  // minutes long, so a finer schedule would free nothing sooner that matters.
-  const keySweeper = setInterval(() => keys.sweep(nowMs()), KEY_SWEEP_INTERVAL_MS);
+  // minutes long, so a finer schedule would free nothing sooner that matters. In slices, one
+  // per turn of the event loop, so requests are served between them.
+  const sweepSlice = () => {
+    if (keys.sweep(nowMs(), KEY_SWEEP_SLICE) >= KEY_SWEEP_SLICE) setImmediate(sweepSlice);
+  };
+  const keySweeper = setInterval(sweepSlice, KEY_SWEEP_INTERVAL_MS);
   keySweeper.unref();
   let closing: Promise<number> | undefined;
   return {

@@ -203,6 +203,20 @@ describe("memory after a wave of keys", () => {
     expect(cache.size).toBe(1);
   });
 
+  it("a sweep takes at most its limit of records and of unknown hashes, the rest stay for the next", async () => {
+    let now = Date.now();
+    const cache = createKeyCache({ db: counted, ttlMs: 1_000, now: () => now });
+    const keys = await Promise.all(Array.from({ length: 5 }, () => insertKey(database.db)));
+    await Promise.all(keys.map((k) => cache.load(k.hash)));
+    await Promise.all(Array.from({ length: 4 }, () => cache.load(hashKey(generateKey().key))));
+    now += 1_000;
+    expect(cache.sweep(now, 2)).toBe(4);
+    expect([cache.size, cache.negativeSize]).toEqual([3, 2]);
+    expect(cache.sweep(now, 2)).toBe(4);
+    expect(cache.sweep(now, 2)).toBe(1);
+    expect([cache.size, cache.negativeSize]).toEqual([0, 0]);
+  });
+
   it("a record left behind by a sweep is still never served past its time", async () => {
     let now = Date.now();
     const cache = createKeyCache({ db: counted, ttlMs: 1_000, now: () => now });
