@@ -7,9 +7,9 @@ import { createKey, keyRow } from "./gateway-helpers.js";
 
 /**
  * The fast lane (fast-lane.ts) answers `/healthz` and data requests, accepted or refused,
- * over HTTP in front of Fastify; `inject` always takes Fastify's path. Every request below is sent both
- * ways, each way with its own key configured alike, and the answers must be the same: status,
- * every header, the body. Only what differs by nature is set aside: the request id, the
+ * over HTTP in front of Fastify; `inject` always takes Fastify's path. Every request below is
+ * sent both ways, each way with its own key configured alike, and the answers must be the
+ * same: status, every header, the body. Only what differs by nature is set aside: the request id, the
  * Date, the connection headers of a real socket, and the quota's reset second.
  */
 let test: TestApp;

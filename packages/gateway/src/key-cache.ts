@@ -129,7 +129,7 @@ export function createKeyCache(options: KeyCacheOptions) {
     /** The cached answer at `nowMs` (null: no such key), or undefined when it must be loaded. */
     peek(hash: string, nowMs: number): KeyRecord | null | undefined {
       const entry = records.get(hash);
-      // An expired record stays (until replaced or evicted) for `stale`.
+      // An expired record stays (until replaced, evicted or swept) for `stale`.
       if (entry) return entry.expiresAt > nowMs ? entry.record : undefined;
       const negativeUntil = unknown.get(hash);
       if (negativeUntil === undefined) return undefined;
