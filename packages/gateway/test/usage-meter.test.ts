@@ -1,7 +1,7 @@
 import { createTestDatabase, type TestDatabase } from "@repo/db/testing";
-import { apiKeys, eq, usageDays, usageMinutes } from "@repo/db";
+import { apiKeys, eq, queryRows, sql, usageDays, usageMinutes, type Transaction } from "@repo/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { percentileFromHistogram } from "@repo/core";
+import { bucketIndex, percentileFromHistogram } from "@repo/core";
 import {
   createPostgresUsageSink,
   createUsageRecorder,
@@ -27,6 +27,14 @@ afterAll(async () => {
 
 const at = (iso: string) => Date.parse(iso);
 
+/** The dense latency histogram (as stored) of these latencies. */
+function histogramOf(latenciesMs: number[]): number[] {
+  const buckets = latenciesMs.map(bucketIndex);
+  const dense = new Array<number>(Math.max(...buckets) + 1).fill(0);
+  for (const bucket of buckets) dense[bucket]!++;
+  return dense;
+}
+
 function recorder(options: { maxBufferedCells?: number; analytics?: boolean } = {}) {
   return createUsageRecorder({
     sink: createPostgresUsageSink(database.db),
@@ -50,6 +58,9 @@ describe("usage recorder", () => {
     event("2026-06-01T14:30:00Z", 429, 1);
     event("2026-06-02T00:00:00Z", 500, 1000);
     expect(await usage.flush()).toBe(true);
+    // A third flush without 429s: the day's 429s per hour must stay as they were.
+    event("2026-06-01T10:00:50Z", 200, 10);
+    expect(await usage.flush()).toBe(true);
 
     const minutes = await database.db
       .select()
@@ -57,27 +68,30 @@ describe("usage recorder", () => {
       .where(eq(usageMinutes.keyId, k.id));
     const tenOClock = minutes.find((m) => m.minute.toISOString() === "2026-06-01T10:00:00.000Z")!;
     expect(tenOClock).toMatchObject({
-      requests: 5,
-      byStatus: { "200": 5 },
-      routes: { "/api/v1/iocs": 3, "/api/v1/articles": 2 },
-      latencySumMs: 230,
+      requests: 6,
+      byStatus: { "200": 6 },
+      routes: { "/api/v1/iocs": 4, "/api/v1/articles": 2 },
+      latencySumMs: 240,
     });
+    expect(tenOClock.latencyBuckets).toEqual(histogramOf([10, 10, 10, 100, 100, 10]));
     const days = await database.db.select().from(usageDays).where(eq(usageDays.keyId, k.id));
     const first = days.find((d) => d.day === "2026-06-01")!;
     expect(first).toMatchObject({
-      requests: 7,
-      peakMinuteRequests: 5,
-      byStatus: { "200": 5, "429": 2 },
+      requests: 8,
+      peakMinuteRequests: 6,
+      byStatus: { "200": 6, "429": 2 },
     });
-    expect(first.rateLimitedByHour[10]).toBe(1);
-    expect(first.rateLimitedByHour[14]).toBe(1);
+    expect(first.rateLimitedByHour).toEqual(
+      Array.from({ length: 24 }, (_, hour) => (hour === 10 || hour === 14 ? 1 : 0)),
+    );
+    expect(first.latencyBuckets).toEqual(histogramOf([10, 10, 10, 1, 100, 100, 1, 10]));
     expect(percentileFromHistogram(first.latencyBuckets, 0.5)).toBeCloseTo(10, -0.5);
     expect(days.find((d) => d.day === "2026-06-02")).toMatchObject({
       requests: 1,
       byStatus: { "500": 1 },
     });
     const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, k.id));
-    expect(row!.totalRequests).toBe(8);
+    expect(row!.totalRequests).toBe(9);
     expect(row!.lastUsedAt!.toISOString()).toBe("2026-06-02T00:00:00.000Z");
     await usage.close();
   });
@@ -208,6 +222,71 @@ describe("usage recorder", () => {
     expect(row!.totalRequests).toBe(1);
     await usage.close();
   });
+
+  // The planner hashed all of api_keys to join a batch (a sequential scan of every stored key
+  // per batch), so a flush's cost grew with the keys stored, not the keys written. 30,000
+  // stored keys and batches of 500 are on the far side of the line for both cost settings.
+  it.skipIf(!process.env.TEST_DATABASE_URL)(
+    "finds a batch's keys by index however many keys are stored (no sequential scan)",
+    async () => {
+      const owner = await insertKey(database.db);
+      await database.db.execute(sql`
+        insert into api_keys (owner_id, name, key_prefix, key_hash, tier, scopes,
+                              rate_limit_per_minute, rate_limit_per_day)
+        select ${owner.ownerId}, 'stored', 'sk_live_test', 'stored-' || g, 'pro', '{read:iocs}',
+               10, 1000
+          from generate_series(1, 30000) g`);
+      await database.db.execute(sql`analyze api_keys`);
+      const ids = await queryRows<{ id: string }>(
+        database.db,
+        sql`select id from api_keys where name = 'stored' limit 500`,
+      );
+      // How the write's own transaction read api_keys: the connection's counters not yet
+      // published (they can include its earlier transactions), before and after the work.
+      const counters = async (tx: Transaction) =>
+        (
+          await queryRows<{ seq: string; idx: string }>(
+            tx,
+            sql`select seq_scan as seq, idx_scan as idx from pg_stat_xact_user_tables
+                 where relname = 'api_keys'`,
+          )
+        ).map((row) => ({ seq: Number(row.seq), idx: Number(row.idx) }))[0]!;
+      const scans: { seq: number; idx: number }[] = [];
+      const observed = new Proxy(database.db, {
+        get(target, property, receiver) {
+          if (property !== "transaction") return Reflect.get(target, property, receiver) as unknown;
+          return (work: (tx: Transaction) => Promise<unknown>) =>
+            target.transaction(async (tx) => {
+              const before = await counters(tx);
+              const result = await work(tx);
+              const after = await counters(tx);
+              scans.push({ seq: after.seq - before.seq, idx: after.idx - before.idx });
+              return result;
+            });
+        },
+      });
+      const usage = createUsageRecorder({
+        sink: createPostgresUsageSink(observed),
+        keysPerWrite: 500,
+        flushIntervalMs: 60_000,
+        now: Date.now,
+        log,
+      });
+      for (const { id } of ids) {
+        usage.record({ keyId: id, atMs: Date.now(), route: "/x", status: 200, latencyMs: 1 });
+      }
+      expect(await usage.flush()).toBe(true);
+      expect(scans).toHaveLength(1);
+      expect(scans[0]!.seq).toBe(0);
+      expect(scans[0]!.idx).toBeGreaterThanOrEqual(ids.length);
+      const [row] = await queryRows<{ total: string }>(
+        database.db,
+        sql`select sum(total_requests) as total from api_keys where name = 'stored'`,
+      );
+      expect(Number(row!.total)).toBe(ids.length);
+      await usage.close();
+    },
+  );
 
   it("writes many keys in bounded batches with exact counts, and retries only what failed", async () => {
     const owner = await insertKey(database.db);

@@ -1,4 +1,4 @@
-import { bigint, index, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
 import { apiKeys } from "./api-keys.js";
 
 /**
@@ -17,8 +17,8 @@ export const apiKeyAddresses = pgTable(
     lastSeenAt: timestamp({ withTimezone: true }).notNull(),
     requests: bigint({ mode: "number" }).notNull(),
   },
-  (t) => [
-    primaryKey({ columns: [t.keyId, t.address] }),
-    index("api_key_addresses_key_last_seen_idx").on(t.keyId, t.lastSeenAt.desc()),
-  ],
+  // No index on last_seen_at: it changes with every write, and an indexed column that changes
+  // rules out in-place (HOT) updates. The primary key finds a key's rows (at most 100) and
+  // they are sorted in memory.
+  (t) => [primaryKey({ columns: [t.keyId, t.address] })],
 );
