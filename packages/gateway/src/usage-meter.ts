@@ -194,11 +194,17 @@ function mergeCell(target: Cell, source: Cell) {
 
 /**
  * The day rollups of a set of keys' minute cells: each minute merged into its UTC day, and
- * its 429s into the day's hour. Done once per write, so a request only touches its minute.
+ * its 429s into the day's hour. Done once per write, so a request only touches its minute. A
+ * key with a single minute (nearly every key, every flush) gets a day that shares that
+ * minute's tallies instead of a merged copy: the batch is only read, and dropped once written.
  */
 export function rollUpDays(keys: readonly KeyUsage[]): DayCell[] {
   const days: DayCell[] = [];
   for (const usage of keys) {
+    if (usage.minutes.length === 1) {
+      days.push(dayOfOneMinute(usage.minutes[0]!));
+      continue;
+    }
     const first = days.length;
     for (const minute of usage.minutes) {
       const dayStart = minute.start - (minute.start % DAY_MS);
@@ -206,20 +212,33 @@ export function rollUpDays(keys: readonly KeyUsage[]): DayCell[] {
       for (let i = first; i < days.length && !day; i++)
         if (days[i]!.start === dayStart) day = days[i];
       if (!day) {
-        day = {
-          ...newCell(usage.keyId, dayStart),
-          rateLimitedByHour: new Array<number>(24).fill(0),
-        };
+        day = { ...newCell(usage.keyId, dayStart), rateLimitedByHour: NONE_BY_HOUR };
         days.push(day);
       }
       mergeCell(day, minute);
-      day.rateLimitedByHour[Math.floor((minute.start - dayStart) / HOUR_MS)]! += tallyGet(
-        minute.byStatus,
-        429,
-      );
+      const limited = tallyGet(minute.byStatus, 429);
+      if (limited > 0) {
+        if (day.rateLimitedByHour === NONE_BY_HOUR) day.rateLimitedByHour = hourSlots();
+        day.rateLimitedByHour[Math.floor((minute.start - dayStart) / HOUR_MS)]! += limited;
+      }
     }
   }
   return days;
+}
+
+const hourSlots = () => new Array<number>(24).fill(0);
+/** The 429s per hour of a day cell that has none: shared, frozen (a write to it throws). */
+const NONE_BY_HOUR: number[] = Object.freeze(hourSlots()) as number[];
+
+function dayOfOneMinute(minute: Cell): DayCell {
+  const dayStart = minute.start - (minute.start % DAY_MS);
+  const limited = tallyGet(minute.byStatus, 429);
+  let rateLimitedByHour = NONE_BY_HOUR;
+  if (limited > 0) {
+    rateLimitedByHour = hourSlots();
+    rateLimitedByHour[Math.floor((minute.start - dayStart) / HOUR_MS)] = limited;
+  }
+  return { ...minute, start: dayStart, rateLimitedByHour };
 }
 
 /** Adds `source` (recorded later, or earlier when restoring) into `target`. */
@@ -507,14 +526,58 @@ const arraySum = (a: string, b: string) =>
 const objectSum = (a: string, b: string) =>
   `(${a} || coalesce((select jsonb_object_agg(e.key, e.value::bigint + coalesce((${a} ->> e.key)::bigint, 0)) from jsonb_each_text(${b}) e), '{}'::jsonb))`;
 
-/** A Postgres array literal of integers (a parameter that is itself one array). */
-const intArrayLiteral = (values: readonly number[]) => `{${values.join(",")}}`;
+/**
+ * A Postgres array literal of values that need no quoting (uuids, finite numbers, ISO times
+ * and dates), sent as one text parameter and cast in SQL. The driver's array serializer
+ * quotes and escapes every element: a tenth of the process's CPU for a flush, measured at
+ * 20,000 keys, where a join costs a fraction of that.
+ */
+const arrayLiteral = (values: readonly (string | number)[]) => `{${values.join(",")}}`;
+
+/**
+ * Texts that hold no newline (JSON from `JSON.stringify`, array literals) one per line: one
+ * text parameter, split in SQL with `string_to_array(…, E'\n')`, instead of an array the
+ * driver would quote and escape element by element.
+ */
+const lines = (values: readonly string[]) => values.join("\n");
+
+/** A tally as the JSON object the rollup rows store, `{"200":3}`, without the object. */
+function tallyJson(tally: Tally<string | number>): string {
+  let json = "{";
+  for (let i = 0; i < tally.length; i += 2) {
+    if (i > 0) json += ",";
+    json += `${JSON.stringify(String(tally[i]))}:${tally[i + 1] as number}`;
+  }
+  return `${json}}`;
+}
+
+/**
+ * Serializes a batch's tallies once each: a day built from a single minute shares that
+ * minute's tallies (see `rollUpDays`), so its JSON and histogram are the minute's.
+ */
+function tallySerializer() {
+  const json = new Map<Tally<string | number>, string>();
+  const histograms = new Map<Tally<number>, string>();
+  return {
+    json(tally: Tally<string | number>) {
+      let text = json.get(tally);
+      if (text === undefined) json.set(tally, (text = tallyJson(tally)));
+      return text;
+    },
+    histogram(tally: Tally<number>) {
+      let text = histograms.get(tally);
+      if (text === undefined) histograms.set(tally, (text = arrayLiteral(histogram(tally))));
+      return text;
+    },
+  };
+}
 
 /**
  * The Postgres sink: one statement per batch, with every input as one array parameter per
  * column (`unnest`), so the statement text never changes and the driver prepares it once
- * per connection. Times and nested arrays travel as text arrays and are cast in SQL (the
- * driver's timestamp serializers are pass-through, and Postgres has no ragged arrays). Data-modifying CTEs update `total_requests` and `last_used_at`, upsert
+ * per connection. The arrays travel as text built here (see `arrayLiteral` and `lines`) and
+ * are cast in SQL; nested arrays as one literal per line (Postgres has no ragged arrays).
+ * Data-modifying CTEs update `total_requests` and `last_used_at`, upsert
  * the minute rollups, and upsert the day rollups with the day's peak minute taken from the
  * minute rows as they stand after this write (so several processes writing the same minute
  * still yield the true peak; a hash join, linear in the batch). Keys deleted meanwhile are
@@ -524,15 +587,20 @@ export function createPostgresUsageSink(db: Database): UsageSink {
   return {
     async write(batch) {
       const minutes = batch.keys.flatMap((usage) => usage.minutes);
-      const param = (values: unknown[]) => sql`${sql.param(values)}`;
+      const tallies = tallySerializer();
+      const isoTime = (ms: number) => new Date(ms).toISOString();
+      const column = <T>(rows: readonly T[], value: (row: T) => string | number) =>
+        arrayLiteral(rows.map(value));
+      const jsonColumn = <T>(rows: readonly T[], value: (row: T) => string) =>
+        lines(rows.map(value));
       await db.transaction(async (tx) => {
         await tx.execute(RANDOM_READS_ARE_CHEAP);
         await tx.execute(sql`
         with totals as (
           select key_id, requests, last_used_at::timestamptz as last_used_at
-            from unnest(${param(batch.keys.map((u) => u.keyId))}::uuid[],
-                               ${param(batch.keys.map((u) => u.requests))}::bigint[],
-                               ${param(batch.keys.map((u) => new Date(u.lastUsedAtMs).toISOString()))}::text[])
+            from unnest(${column(batch.keys, (u) => u.keyId)}::uuid[],
+                        ${column(batch.keys, (u) => u.requests)}::bigint[],
+                        ${column(batch.keys, (u) => isoTime(u.lastUsedAtMs))}::text[])
             as t(key_id, requests, last_used_at)
         ), updated as (
           update api_keys k
@@ -544,14 +612,14 @@ export function createPostgresUsageSink(db: Database): UsageSink {
         ), minute_input as (
           select key_id, minute::timestamptz as minute, requests, by_status, routes,
                  latency_sum_ms, latency_buckets::int[] as latency_buckets, quota_used
-            from unnest(${param(minutes.map((c) => c.keyId))}::uuid[],
-                               ${param(minutes.map((c) => new Date(c.start).toISOString()))}::text[],
-                               ${param(minutes.map((c) => c.requests))}::int[],
-                               ${param(minutes.map((c) => JSON.stringify(tallyObject(c.byStatus))))}::jsonb[],
-                               ${param(minutes.map((c) => JSON.stringify(tallyObject(c.routes))))}::jsonb[],
-                               ${param(minutes.map((c) => c.latencySumMs))}::float8[],
-                               ${param(minutes.map((c) => intArrayLiteral(histogram(c.latency))))}::text[],
-                               ${param(minutes.map((c) => c.quotaUsed))}::float8[])
+            from unnest(${column(minutes, (c) => c.keyId)}::uuid[],
+                        ${column(minutes, (c) => isoTime(c.start))}::text[],
+                        ${column(minutes, (c) => c.requests)}::int[],
+                        string_to_array(${jsonColumn(minutes, (c) => tallies.json(c.byStatus))}, E'\n')::jsonb[],
+                        string_to_array(${jsonColumn(minutes, (c) => tallies.json(c.routes))}, E'\n')::jsonb[],
+                        ${column(minutes, (c) => c.latencySumMs)}::float8[],
+                        string_to_array(${jsonColumn(minutes, (c) => tallies.histogram(c.latency))}, E'\n'),
+                        ${column(minutes, (c) => c.quotaUsed)}::float8[])
             as t(key_id, minute, requests, by_status, routes, latency_sum_ms, latency_buckets,
                  quota_used)
         ), minutes as (
@@ -578,15 +646,15 @@ export function createPostgresUsageSink(db: Database): UsageSink {
           select key_id, day::date as day, requests, by_status, routes, latency_sum_ms,
                  latency_buckets::bigint[] as latency_buckets,
                  rate_limited_by_hour::int[] as rate_limited_by_hour, quota_used
-            from unnest(${param(batch.days.map((c) => c.keyId))}::uuid[],
-                               ${param(batch.days.map((c) => new Date(c.start).toISOString().slice(0, 10)))}::text[],
-                               ${param(batch.days.map((c) => c.requests))}::bigint[],
-                               ${param(batch.days.map((c) => JSON.stringify(tallyObject(c.byStatus))))}::jsonb[],
-                               ${param(batch.days.map((c) => JSON.stringify(tallyObject(c.routes))))}::jsonb[],
-                               ${param(batch.days.map((c) => c.latencySumMs))}::float8[],
-                               ${param(batch.days.map((c) => intArrayLiteral(histogram(c.latency))))}::text[],
-                               ${param(batch.days.map((c) => intArrayLiteral(c.rateLimitedByHour)))}::text[],
-                               ${param(batch.days.map((c) => c.quotaUsed))}::float8[])
+            from unnest(${column(batch.days, (c) => c.keyId)}::uuid[],
+                        ${column(batch.days, (c) => isoTime(c.start).slice(0, 10))}::text[],
+                        ${column(batch.days, (c) => c.requests)}::bigint[],
+                        string_to_array(${jsonColumn(batch.days, (c) => tallies.json(c.byStatus))}, E'\n')::jsonb[],
+                        string_to_array(${jsonColumn(batch.days, (c) => tallies.json(c.routes))}, E'\n')::jsonb[],
+                        ${column(batch.days, (c) => c.latencySumMs)}::float8[],
+                        string_to_array(${jsonColumn(batch.days, (c) => tallies.histogram(c.latency))}, E'\n'),
+                        string_to_array(${jsonColumn(batch.days, (c) => arrayLiteral(c.rateLimitedByHour))}, E'\n'),
+                        ${column(batch.days, (c) => c.quotaUsed)}::float8[])
             as t(key_id, day, requests, by_status, routes, latency_sum_ms, latency_buckets,
                  rate_limited_by_hour, quota_used)
         ), days as (

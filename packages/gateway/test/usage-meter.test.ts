@@ -27,6 +27,9 @@ afterAll(async () => {
 
 const at = (iso: string) => Date.parse(iso);
 
+/** A route label with what JSON, Postgres array literals and line splitting must survive. */
+const ODD_ROUTE = '/api/v1/q"uote\\back,{brace} \u00e9\nline';
+
 /** The dense latency histogram (as stored) of these latencies. */
 function histogramOf(latenciesMs: number[]): number[] {
   const buckets = latenciesMs.map(bucketIndex);
@@ -58,8 +61,11 @@ describe("usage recorder", () => {
     event("2026-06-01T14:30:00Z", 429, 1);
     event("2026-06-02T00:00:00Z", 500, 1000);
     expect(await usage.flush()).toBe(true);
-    // A third flush without 429s: the day's 429s per hour must stay as they were.
-    event("2026-06-01T10:00:50Z", 200, 10);
+    // Flushes of a single minute: without 429s (the day's 429s per hour must stay as they
+    // were), then with one; and a route that JSON and array literals must escape.
+    event("2026-06-01T10:00:50Z", 200, 10, ODD_ROUTE);
+    expect(await usage.flush()).toBe(true);
+    event("2026-06-01T16:10:00Z", 429, 1);
     expect(await usage.flush()).toBe(true);
 
     const minutes = await database.db
@@ -70,28 +76,29 @@ describe("usage recorder", () => {
     expect(tenOClock).toMatchObject({
       requests: 6,
       byStatus: { "200": 6 },
-      routes: { "/api/v1/iocs": 4, "/api/v1/articles": 2 },
+      routes: { "/api/v1/iocs": 3, "/api/v1/articles": 2, [ODD_ROUTE]: 1 },
       latencySumMs: 240,
     });
     expect(tenOClock.latencyBuckets).toEqual(histogramOf([10, 10, 10, 100, 100, 10]));
     const days = await database.db.select().from(usageDays).where(eq(usageDays.keyId, k.id));
     const first = days.find((d) => d.day === "2026-06-01")!;
     expect(first).toMatchObject({
-      requests: 8,
+      requests: 9,
       peakMinuteRequests: 6,
-      byStatus: { "200": 6, "429": 2 },
+      byStatus: { "200": 6, "429": 3 },
+      routes: { "/api/v1/iocs": 6, "/api/v1/articles": 2, [ODD_ROUTE]: 1 },
     });
     expect(first.rateLimitedByHour).toEqual(
-      Array.from({ length: 24 }, (_, hour) => (hour === 10 || hour === 14 ? 1 : 0)),
+      Array.from({ length: 24 }, (_, hour) => ([10, 14, 16].includes(hour) ? 1 : 0)),
     );
-    expect(first.latencyBuckets).toEqual(histogramOf([10, 10, 10, 1, 100, 100, 1, 10]));
+    expect(first.latencyBuckets).toEqual(histogramOf([10, 10, 10, 1, 100, 100, 1, 10, 1]));
     expect(percentileFromHistogram(first.latencyBuckets, 0.5)).toBeCloseTo(10, -0.5);
     expect(days.find((d) => d.day === "2026-06-02")).toMatchObject({
       requests: 1,
       byStatus: { "500": 1 },
     });
     const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, k.id));
-    expect(row!.totalRequests).toBe(9);
+    expect(row!.totalRequests).toBe(10);
     expect(row!.lastUsedAt!.toISOString()).toBe("2026-06-02T00:00:00.000Z");
     await usage.close();
   });
