@@ -31,9 +31,12 @@ async function call<T>(server: BenchServer, path: string, method = "GET"): Promi
  */
 async function run(server: BenchServer, bench: BenchContext) {
   const keys = JSON.parse(readFileSync(server.scaleKeysFile!, "utf8")) as string[];
-  const target = (n: number, extra: Partial<Target> = {}): Target => ({
+  // One array per key count, so each count's rotation goes on across its rounds (a round of
+  // 100,000 keys reaches 10,000-30,000 of them; the next round takes the next ones).
+  const rotations = new Map(KEY_COUNTS.map((n) => [n, keys.slice(0, n)]));
+  const target = (n: (typeof KEY_COUNTS)[number], extra: Partial<Target> = {}): Target => ({
     path: "/api/v1/iocs",
-    apiKeys: keys.slice(0, n),
+    apiKeys: rotations.get(n)!,
     ...extra,
   });
   const rounds = Math.max(2, Math.round(bench.seconds));

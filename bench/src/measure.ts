@@ -76,13 +76,21 @@ function toAutocannonRequest(step: Step) {
   };
 }
 
+/**
+ * Where each key list's rotation stands: a rotation goes on from one sample to the next, so
+ * one-second rounds over 100,000 keys reach every key instead of starting again at the first.
+ */
+const rotations = new WeakMap<readonly string[], { next: number }>();
+
 /** A request that presents the next key of `keys` each time it is sent. */
 function rotateKeys(path: string, keys: readonly string[]) {
-  let next = 0;
+  let rotation = rotations.get(keys);
+  if (!rotation) rotations.set(keys, (rotation = { next: 0 }));
+  const turn = rotation;
   return {
     path,
     setupRequest: (request: { path: string; headers?: Record<string, string> }) => {
-      request.headers = { ...request.headers, "x-api-key": keys[next++ % keys.length]! };
+      request.headers = { ...request.headers, "x-api-key": keys[turn.next++ % keys.length]! };
       return request;
     },
   };

@@ -45,7 +45,10 @@ export interface Target {
   headers?: Record<string, string>;
   /** A sequence each connection repeats instead of the single request above. */
   steps?: Step[];
-  /** Keys sent in X-API-Key in rotation, one per request (all connections share the turn). */
+  /**
+   * Keys sent in X-API-Key in rotation, one per request (all connections share the turn; the
+   * next sample with the same array goes on where this one stopped).
+   */
   apiKeys?: readonly string[];
   /** Send exactly this many requests instead of running for a time. */
   amount?: number;
