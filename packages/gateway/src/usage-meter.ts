@@ -573,15 +573,16 @@ function tallySerializer() {
 }
 
 /**
- * The Postgres sink: one statement per batch, with every input as one array parameter per
- * column (`unnest`), so the statement text never changes and the driver prepares it once
- * per connection. The arrays travel as text built here (see `arrayLiteral` and `lines`) and
- * are cast in SQL; nested arrays as one literal per line (Postgres has no ragged arrays).
- * Data-modifying CTEs update `total_requests` and `last_used_at`, upsert
- * the minute rollups, and upsert the day rollups with the day's peak minute taken from the
- * minute rows as they stand after this write (so several processes writing the same minute
- * still yield the true peak; a hash join, linear in the batch). Keys deleted meanwhile are
- * skipped rather than failing the batch.
+ * The Postgres sink: one statement per batch (in a transaction that plans it for rows in
+ * memory, see `RANDOM_READS_ARE_CHEAP`), with every input as one array parameter per column
+ * (`unnest`), so the statement text never changes and the driver prepares it once per
+ * connection. The arrays travel as text built here (see `arrayLiteral` and `lines`) and are
+ * cast in SQL; nested arrays as one literal per line (Postgres has no ragged arrays).
+ * Data-modifying CTEs update `total_requests` and `last_used_at`, upsert the minute rollups,
+ * and upsert the day rollups with the day's peak minute taken from the minute rows as they
+ * stand after this write (so several processes writing the same minute still yield the true
+ * peak; a hash join, linear in the batch). Keys deleted meanwhile are skipped rather than
+ * failing the batch.
  */
 export function createPostgresUsageSink(db: Database): UsageSink {
   return {
