@@ -219,7 +219,7 @@ export function rollUpDays(keys: readonly KeyUsage[]): DayCell[] {
       const limited = tallyGet(minute.byStatus, 429);
       if (limited > 0) {
         if (day.rateLimitedByHour === NONE_BY_HOUR) day.rateLimitedByHour = hourSlots();
-        day.rateLimitedByHour[Math.floor((minute.start - dayStart) / HOUR_MS)]! += limited;
+        day.rateLimitedByHour[hourOfDay(minute.start, dayStart)]! += limited;
       }
     }
   }
@@ -227,6 +227,7 @@ export function rollUpDays(keys: readonly KeyUsage[]): DayCell[] {
 }
 
 const hourSlots = () => new Array<number>(24).fill(0);
+const hourOfDay = (atMs: number, dayStart: number) => Math.floor((atMs - dayStart) / HOUR_MS);
 /** The 429s per hour of a day cell that has none: shared, frozen (a write to it throws). */
 const NONE_BY_HOUR: number[] = Object.freeze(hourSlots()) as number[];
 
@@ -236,7 +237,7 @@ function dayOfOneMinute(minute: Cell): DayCell {
   let rateLimitedByHour = NONE_BY_HOUR;
   if (limited > 0) {
     rateLimitedByHour = hourSlots();
-    rateLimitedByHour[Math.floor((minute.start - dayStart) / HOUR_MS)] = limited;
+    rateLimitedByHour[hourOfDay(minute.start, dayStart)] = limited;
   }
   return { ...minute, start: dayStart, rateLimitedByHour };
 }
@@ -541,16 +542,6 @@ const arrayLiteral = (values: readonly (string | number)[]) => `{${values.join("
  */
 const lines = (values: readonly string[]) => values.join("\n");
 
-/** A tally as the JSON object the rollup rows store, `{"200":3}`, without the object. */
-function tallyJson(tally: Tally<string | number>): string {
-  let json = "{";
-  for (let i = 0; i < tally.length; i += 2) {
-    if (i > 0) json += ",";
-    json += `${JSON.stringify(String(tally[i]))}:${tally[i + 1] as number}`;
-  }
-  return `${json}}`;
-}
-
 /**
  * Serializes a batch's tallies once each: a day built from a single minute shares that
  * minute's tallies (see `rollUpDays`), so its JSON and histogram are the minute's.
@@ -561,7 +552,7 @@ function tallySerializer() {
   return {
     json(tally: Tally<string | number>) {
       let text = json.get(tally);
-      if (text === undefined) json.set(tally, (text = tallyJson(tally)));
+      if (text === undefined) json.set(tally, (text = JSON.stringify(tallyObject(tally))));
       return text;
     },
     histogram(tally: Tally<number>) {
