@@ -93,13 +93,13 @@ async function run(server: BenchServer, bench: BenchContext) {
 
   const oneKey = rate(warm.get(1)!);
   console.log(
-    `${"warm, distinct keys in rotation".padEnd(34)} ${"req/s".padStart(8)} ${"vs 1 key".padStart(9)}  per round`,
+    `${"warm, distinct keys in rotation".padEnd(34)} ${"req/s".padStart(8)} ${"vs 1 key".padStart(9)} ${"server µs/req".padStart(14)}  per round`,
   );
   for (const n of KEY_COUNTS) {
     const samples = warm.get(n)!;
     const perRound = samples.map((s, i) => s.times.length / warm.get(1)![i]!.times.length);
     console.log(
-      `${n.toLocaleString("en").padEnd(34)} ${rate(samples).toFixed(0).padStart(8)} ${(rate(samples) / oneKey).toFixed(2).padStart(8)}×  ${perRound.map((x) => x.toFixed(2)).join(" ")}` +
+      `${n.toLocaleString("en").padEnd(34)} ${rate(samples).toFixed(0).padStart(8)} ${(rate(samples) / oneKey).toFixed(2).padStart(8)}× ${summarize(samples).serverCpuUs.toFixed(1).padStart(14)}  ${perRound.map((x) => x.toFixed(2)).join(" ")}` +
         (n === MOST ? `  (goal ≥ 0.8×: ${rate(samples) / oneKey >= 0.8 ? "PASS" : "MISS"})` : ""),
     );
   }

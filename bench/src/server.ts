@@ -286,7 +286,7 @@ function proLevelRollups(keyId: string, days: number) {
       routes: Object.fromEntries(routes.map((route, i) => [route, Math.floor(requests / (i + 2))])),
       latencySumMs: requests * 180,
       latencyBuckets: buckets,
-      peakMinuteRequests: 990,
+      peakMinuteQuota: 990,
       rateLimitedByHour: Array.from({ length: 24 }, (_, h) => (h % 5 === 0 ? 75 : 0)),
     };
   });

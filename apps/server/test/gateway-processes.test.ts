@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDatabase, type Database, type DatabaseHandle } from "@repo/db";
+import { eq, openDatabase, usageDays, type Database, type DatabaseHandle } from "@repo/db";
 import { createTestDatabase, type TestDatabase } from "@repo/db/testing";
 import { createKey, keyRow } from "./gateway-helpers.js";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -129,6 +129,25 @@ describe.skipIf(!POSTGRES)(
           total = (await keyRow(database.db, k.id)).totalRequests;
         }
         expect(total).toBe(60);
+      },
+    );
+
+    it.skipIf(!REDIS)(
+      "the day's busiest minute counts both processes' requests, as the shared limit does (needs REDIS_URL)",
+      async () => {
+        const k = await createKey(database.db, { perMinute: 100, perDay: 1_000 });
+        await awayFromMinuteEnd();
+        // One after the other: A takes the minute to 5, then B to 10. Each process alone
+        // accepted 5, so a peak taken per process (or per process and summed late) differs.
+        for (const server of [a, a, a, a, a, b, b, b, b, b]) {
+          expect((await call(server, k.key)).status).toBe(200);
+        }
+        let day: { requests: number; peakMinuteQuota: number } | undefined;
+        for (let i = 0; i < 50 && day?.requests !== 10; i++) {
+          await sleep(100);
+          [day] = await database.db.select().from(usageDays).where(eq(usageDays.keyId, k.id));
+        }
+        expect(day).toMatchObject({ requests: 10, peakMinuteQuota: 10 });
       },
     );
 

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eq, usageMinutes } from "@repo/db";
+import { eq, usageDays } from "@repo/db";
 import { startTestApp, type TestApp } from "./harness.js";
 import { createKey } from "./gateway-helpers.js";
 
@@ -91,8 +91,8 @@ describe("upstream mode", () => {
     });
     expect(broken.statusCode).toBe(500);
     await test.app.gateway.usage.flush();
-    const [minute] = await test.db.select().from(usageMinutes).where(eq(usageMinutes.keyId, k.id));
-    expect(minute!.byStatus).toEqual({ "500": 1 });
+    const [day] = await test.db.select().from(usageDays).where(eq(usageDays.keyId, k.id));
+    expect(day!.byStatus).toEqual({ "500": 1 });
 
     const offline = await startTestApp({ gateway: { upstreamUrl: "http://127.0.0.1:9" } });
     try {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setUserTier } from "@repo/api";
 import { hashKey } from "@repo/core";
-import { apiKeys, eq, sql, usageDays, usageMinutes, users, type Database } from "@repo/db";
+import { apiKeys, eq, sql, usageDays, users, type Database } from "@repo/db";
 import { rest, signUp, startTestApp, type TestApp } from "./harness.js";
 import { createKey, fakeClock, keyRow, stoppedClock, type TestKey } from "./gateway-helpers.js";
 
@@ -287,11 +287,11 @@ describe("G. credentials and verification", () => {
     expect(row.totalRequests).toBe(12);
     expect(row.lastUsedAt!.getTime()).toBeGreaterThanOrEqual(first.getTime());
     expect(row.lastUsedAt!.getTime()).toBeLessThanOrEqual(last.getTime());
-    const [minute] = await db.select().from(usageMinutes).where(eq(usageMinutes.keyId, k.id));
-    expect(minute!.byStatus).toEqual({ "200": 5, "403": 4, "429": 3 });
-    expect(minute!.routes).toEqual({ "/api/v1/iocs": 8, "/api/v1/articles": 4 });
     const [day] = await db.select().from(usageDays).where(eq(usageDays.keyId, k.id));
-    expect(day).toMatchObject({ requests: 12, peakMinuteRequests: 12 });
+    expect(day!.byStatus).toEqual({ "200": 5, "403": 4, "429": 3 });
+    expect(day!.routes).toEqual({ "/api/v1/iocs": 8, "/api/v1/articles": 4 });
+    // The busiest minute is what the limiter counted: the 5 accepted requests.
+    expect(day).toMatchObject({ requests: 12, quotaUsed: 5, peakMinuteQuota: 5 });
     expect(day!.rateLimitedByHour[12]).toBe(3);
     expect(day!.latencyBuckets.reduce((a, b) => a + b, 0)).toBe(12);
     clock.set("2026-06-01T12:00:10.000Z");
@@ -556,8 +556,9 @@ describe("I. concurrency", () => {
     ]);
     const row = await flushed(k.id);
     expect(row.totalRequests).toBe(100);
-    const [minute] = await db.select().from(usageMinutes).where(eq(usageMinutes.keyId, k.id));
-    expect(minute!.byStatus).toEqual({ "200": 10, "429": 90 });
+    const [day] = await db.select().from(usageDays).where(eq(usageDays.keyId, k.id));
+    expect(day!.byStatus).toEqual({ "200": 10, "429": 90 });
+    expect(day!.peakMinuteQuota).toBe(10);
   });
 
   it("84: 1.5× and 2× Lm in each of 5 windows → exactly Lm accepted per window", async () => {

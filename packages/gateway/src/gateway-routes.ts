@@ -333,6 +333,7 @@ export async function registerGateway(
       latencyMs,
       // What the limiter took: accepted requests only (a verified request was accepted).
       quota: s.verified ? s.route.cost : 0,
+      minuteQuota: s.quota?.minuteUsed,
       address: ip,
     });
   }

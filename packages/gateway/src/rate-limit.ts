@@ -31,6 +31,11 @@ export interface Quota {
   retryAfter: number;
   minuteRemaining: number;
   dayRemaining: number;
+  /**
+   * Quota the key's current UTC minute holds after this request, in requests (whole or half):
+   * every process's with Redis. The usage analytics' per-minute peak is the largest seen.
+   */
+  minuteUsed: number;
   /** Unix seconds at which each window resets. */
   minuteReset: number;
   dayReset: number;
@@ -89,6 +94,7 @@ export function quotaFrom(
     retryAfter: Math.max(1, Math.ceil((windowEnd - nowMs) / 1000)),
     minuteRemaining,
     dayRemaining,
+    minuteUsed: minuteUnits / UNITS_PER_REQUEST,
     minuteReset: (starts.minute + MINUTE_MS) / 1000,
     dayReset: (starts.day + DAY_MS) / 1000,
   };

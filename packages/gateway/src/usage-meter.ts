@@ -25,6 +25,11 @@ export interface UsageEvent {
   latencyMs: number;
   /** Quota the request consumed, in requests (0 when it was refused or costs nothing). */
   quota?: number;
+  /**
+   * Quota the key's UTC minute held after this request, as the rate limiter counts it (see
+   * `Quota.minuteUsed`): every process's with Redis. Absent when the limiter was not asked.
+   */
+  minuteQuota?: number;
   /** The client address (recorded per key by the address recorder). */
   address?: string;
 }
@@ -99,6 +104,13 @@ export interface Cell {
   latency: Tally<number>;
   /** Quota consumed by accepted requests (traffic is `requests`). */
   quotaUsed: number;
+  /**
+   * The most quota one UTC minute of the cell held, as the rate limiter reported it: in a
+   * minute cell that minute's count so far, in a day cell the day's busiest minute. The
+   * limiter's count is already the sum over processes (with Redis), so cells and rows merge
+   * by taking the larger, and no per-minute rows are needed to find the peak.
+   */
+  peakMinuteQuota: number;
 }
 
 export interface DayCell extends Cell {
@@ -181,6 +193,7 @@ const newCell = (keyId: string, start: number): Cell => ({
   latencySumMs: 0,
   latency: [],
   quotaUsed: 0,
+  peakMinuteQuota: 0,
 });
 
 function mergeCell(target: Cell, source: Cell) {
@@ -190,6 +203,7 @@ function mergeCell(target: Cell, source: Cell) {
   target.latencySumMs += source.latencySumMs;
   tallyEach(source.latency, (b, n) => (target.latency = tallyAdd(target.latency, b, n)));
   target.quotaUsed += source.quotaUsed;
+  target.peakMinuteQuota = Math.max(target.peakMinuteQuota, source.peakMinuteQuota);
 }
 
 /**
@@ -351,6 +365,8 @@ export function createUsageRecorder(options: UsageRecorderOptions) {
     cell.latencySumMs += event.latencyMs;
     cell.latency = tallyAdd(cell.latency, bucketIndex(event.latencyMs), 1);
     if (event.quota) cell.quotaUsed += event.quota;
+    if (event.minuteQuota !== undefined && event.minuteQuota > cell.peakMinuteQuota)
+      cell.peakMinuteQuota = event.minuteQuota;
   }
 
   /** Puts usage that could not be written back, merged with what arrived since. */
@@ -569,16 +585,15 @@ function tallySerializer() {
  * (`unnest`), so the statement text never changes and the driver prepares it once per
  * connection. The arrays travel as text built here (see `arrayLiteral` and `lines`) and are
  * cast in SQL; nested arrays as one literal per line (Postgres has no ragged arrays).
- * Data-modifying CTEs update `total_requests` and `last_used_at`, upsert the minute rollups,
- * and upsert the day rollups with the day's peak minute taken from the minute rows as they
- * stand after this write (so several processes writing the same minute still yield the true
- * peak; a hash join, linear in the batch). Keys deleted meanwhile are skipped rather than
- * failing the batch.
+ * Data-modifying CTEs update `total_requests` and `last_used_at` and upsert the day rollups:
+ * two rows per key, the day's peak minute merged as the larger of the stored and the new
+ * (see `Cell.peakMinuteQuota`). Until 5 December a third row per key and minute was upserted
+ * to find that peak, a third of the write's cost. Keys deleted meanwhile are skipped rather
+ * than failing the batch.
  */
 export function createPostgresUsageSink(db: Database): UsageSink {
   return {
     async write(batch) {
-      const minutes = batch.keys.flatMap((usage) => usage.minutes);
       const tallies = tallySerializer();
       const isoTime = (ms: number) => new Date(ms).toISOString();
       const column = <T>(rows: readonly T[], value: (row: T) => string | number) =>
@@ -601,43 +616,11 @@ export function createPostgresUsageSink(db: Database): UsageSink {
             from totals t
            where k.id = t.key_id
           returning k.id
-        ), minute_input as (
-          select key_id, minute::timestamptz as minute, requests, by_status, routes,
-                 latency_sum_ms, latency_buckets::int[] as latency_buckets, quota_used
-            from unnest(${column(minutes, (c) => c.keyId)}::uuid[],
-                        ${column(minutes, (c) => isoTime(c.start))}::text[],
-                        ${column(minutes, (c) => c.requests)}::int[],
-                        string_to_array(${jsonColumn(minutes, (c) => tallies.json(c.byStatus))}, E'\n')::jsonb[],
-                        string_to_array(${jsonColumn(minutes, (c) => tallies.json(c.routes))}, E'\n')::jsonb[],
-                        ${column(minutes, (c) => c.latencySumMs)}::float8[],
-                        string_to_array(${jsonColumn(minutes, (c) => tallies.histogram(c.latency))}, E'\n'),
-                        ${column(minutes, (c) => c.quotaUsed)}::float8[])
-            as t(key_id, minute, requests, by_status, routes, latency_sum_ms, latency_buckets,
-                 quota_used)
-        ), minutes as (
-          insert into usage_minutes as u
-            (key_id, minute, requests, by_status, routes, latency_sum_ms, latency_buckets,
-             quota_used)
-          select m.key_id, m.minute, m.requests, m.by_status, m.routes, m.latency_sum_ms,
-                 m.latency_buckets, m.quota_used
-            from minute_input m
-           where m.key_id in (select id from updated)
-          on conflict (key_id, minute) do update set
-            requests = u.requests + excluded.requests,
-            by_status = ${sql.raw(objectSum("u.by_status", "excluded.by_status"))},
-            routes = ${sql.raw(objectSum("u.routes", "excluded.routes"))},
-            latency_sum_ms = u.latency_sum_ms + excluded.latency_sum_ms,
-            latency_buckets = ${sql.raw(arraySum("u.latency_buckets", "excluded.latency_buckets"))},
-            quota_used = u.quota_used + excluded.quota_used
-          returning key_id, minute, requests, quota_used
-        ), peaks as (
-          select key_id, (minute at time zone 'UTC')::date as day, max(requests) as peak,
-                 max(quota_used) as peak_quota
-            from minutes group by 1, 2
         ), day_input as (
           select key_id, day::date as day, requests, by_status, routes, latency_sum_ms,
                  latency_buckets::bigint[] as latency_buckets,
-                 rate_limited_by_hour::int[] as rate_limited_by_hour, quota_used
+                 rate_limited_by_hour::int[] as rate_limited_by_hour, quota_used,
+                 peak_minute_quota
             from unnest(${column(batch.days, (c) => c.keyId)}::uuid[],
                         ${column(batch.days, (c) => isoTime(c.start).slice(0, 10))}::text[],
                         ${column(batch.days, (c) => c.requests)}::bigint[],
@@ -646,18 +629,17 @@ export function createPostgresUsageSink(db: Database): UsageSink {
                         ${column(batch.days, (c) => c.latencySumMs)}::float8[],
                         string_to_array(${jsonColumn(batch.days, (c) => tallies.histogram(c.latency))}, E'\n'),
                         string_to_array(${jsonColumn(batch.days, (c) => arrayLiteral(c.rateLimitedByHour))}, E'\n'),
-                        ${column(batch.days, (c) => c.quotaUsed)}::float8[])
+                        ${column(batch.days, (c) => c.quotaUsed)}::float8[],
+                        ${column(batch.days, (c) => c.peakMinuteQuota)}::float8[])
             as t(key_id, day, requests, by_status, routes, latency_sum_ms, latency_buckets,
-                 rate_limited_by_hour, quota_used)
+                 rate_limited_by_hour, quota_used, peak_minute_quota)
         ), days as (
           insert into usage_days as u
             (key_id, day, requests, by_status, routes, latency_sum_ms, latency_buckets,
-             peak_minute_requests, rate_limited_by_hour, quota_used, peak_minute_quota)
+             rate_limited_by_hour, quota_used, peak_minute_quota)
           select d.key_id, d.day, d.requests, d.by_status, d.routes, d.latency_sum_ms,
-                 d.latency_buckets, coalesce(p.peak, 0), d.rate_limited_by_hour, d.quota_used,
-                 coalesce(p.peak_quota, 0)
+                 d.latency_buckets, d.rate_limited_by_hour, d.quota_used, d.peak_minute_quota
             from day_input d
-            left join peaks p on p.key_id = d.key_id and p.day = d.day
            where d.key_id in (select id from updated)
           on conflict (key_id, day) do update set
             requests = u.requests + excluded.requests,
@@ -665,7 +647,6 @@ export function createPostgresUsageSink(db: Database): UsageSink {
             routes = ${sql.raw(objectSum("u.routes", "excluded.routes"))},
             latency_sum_ms = u.latency_sum_ms + excluded.latency_sum_ms,
             latency_buckets = ${sql.raw(arraySum("u.latency_buckets", "excluded.latency_buckets"))},
-            peak_minute_requests = greatest(u.peak_minute_requests, excluded.peak_minute_requests),
             rate_limited_by_hour = case
               when excluded.rate_limited_by_hour = array_fill(0, array[24])
                 then u.rate_limited_by_hour
@@ -674,17 +655,12 @@ export function createPostgresUsageSink(db: Database): UsageSink {
             peak_minute_quota = greatest(u.peak_minute_quota, excluded.peak_minute_quota)
           returning 1
         )
-        select (select count(*) from updated) as keys,
-               (select count(*) from minutes) as minutes,
-               (select count(*) from days) as days
+        select (select count(*) from updated) as keys, (select count(*) from days) as days
       `);
       });
     },
     async prune(beforeMs) {
       const before = new Date(beforeMs);
-      await db.execute(
-        sql`delete from usage_minutes where minute < ${before.toISOString()}::timestamptz`,
-      );
       await db.execute(
         sql`delete from usage_days where day < (${before.toISOString()}::timestamptz at time zone 'UTC')::date`,
       );

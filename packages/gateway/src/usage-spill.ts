@@ -79,6 +79,10 @@ export async function replaySpilledUsage(dir: string, sink: UsageSink): Promise<
     let written = 0;
     try {
       keys = (JSON.parse(await readFile(claimed, "utf8")) as SpillFile).keys;
+      // Files spilled before 5 December have no peak per minute cell: this process's own
+      // quota in that minute is the best known for it.
+      for (const usage of keys)
+        for (const cell of usage.minutes) cell.peakMinuteQuota ??= cell.quotaUsed;
       // Bounded writes, as the recorder makes them (each one all or nothing).
       while (written < keys.length) {
         const chunk = keys.slice(written, written + KEYS_PER_WRITE);

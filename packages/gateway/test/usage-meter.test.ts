@@ -1,5 +1,8 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { createTestDatabase, type TestDatabase } from "@repo/db/testing";
-import { apiKeys, eq, queryRows, sql, usageDays, usageMinutes, type Transaction } from "@repo/db";
+import { apiKeys, eq, queryRows, sql, usageDays, type Transaction } from "@repo/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bucketIndex, percentileFromHistogram } from "@repo/core";
 import {
@@ -8,6 +11,7 @@ import {
   tallyObject,
   type UsageBatch,
 } from "../src/usage-meter.js";
+import { replaySpilledUsage } from "../src/usage-spill.js";
 import { insertKey } from "./helpers.js";
 
 /** The batched usage recorder writing real rollups (PGlite, or Postgres with TEST_DATABASE_URL). */
@@ -49,42 +53,39 @@ function recorder(options: { maxBufferedCells?: number; analytics?: boolean } = 
 }
 
 describe("usage recorder", () => {
-  it("merges flushes into minute and day rows; the day keeps the true peak minute", async () => {
+  it("merges flushes into day rows; the day keeps the limiter's busiest minute", async () => {
     const k = await insertKey(database.db);
     const usage = recorder();
-    const event = (iso: string, status: number, latencyMs: number, route = "/api/v1/iocs") =>
-      usage.record({ keyId: k.id, atMs: at(iso), route, status, latencyMs });
-    for (let i = 0; i < 3; i++) event("2026-06-01T10:00:05Z", 200, 10);
-    event("2026-06-01T10:01:00Z", 429, 1);
+    // `minuteQuota`: the key's minute as the limiter counts it after the request (with Redis,
+    // other processes' requests too), so it can jump, and a 429 reports it as it stands.
+    const event = (
+      iso: string,
+      status: number,
+      latencyMs: number,
+      route = "/api/v1/iocs",
+      minuteQuota?: number,
+    ) => usage.record({ keyId: k.id, atMs: at(iso), route, status, latencyMs, minuteQuota });
+    for (let i = 0; i < 3; i++) event("2026-06-01T10:00:05Z", 200, 10, undefined, i + 1);
+    event("2026-06-01T10:01:00Z", 429, 1, undefined, 4);
     expect(await usage.flush()).toBe(true);
-    for (let i = 0; i < 2; i++) event("2026-06-01T10:00:40Z", 200, 100, "/api/v1/articles");
-    event("2026-06-01T14:30:00Z", 429, 1);
-    event("2026-06-02T00:00:00Z", 500, 1000);
+    for (let i = 0; i < 2; i++)
+      event("2026-06-01T10:00:40Z", 200, 100, "/api/v1/articles", 7.5 + i);
+    event("2026-06-01T14:30:00Z", 429, 1, undefined, 2);
+    event("2026-06-02T00:00:00Z", 500, 1000, undefined, 1);
     expect(await usage.flush()).toBe(true);
     // Flushes of a single minute: without 429s (the day's 429s per hour must stay as they
-    // were), then with one; and a route that JSON and array literals must escape.
-    event("2026-06-01T10:00:50Z", 200, 10, ODD_ROUTE);
+    // were), then with one; and a route that JSON and array literals must escape. Neither
+    // may lower the day's peak.
+    event("2026-06-01T10:00:50Z", 200, 10, ODD_ROUTE, 3);
     expect(await usage.flush()).toBe(true);
     event("2026-06-01T16:10:00Z", 429, 1);
     expect(await usage.flush()).toBe(true);
 
-    const minutes = await database.db
-      .select()
-      .from(usageMinutes)
-      .where(eq(usageMinutes.keyId, k.id));
-    const tenOClock = minutes.find((m) => m.minute.toISOString() === "2026-06-01T10:00:00.000Z")!;
-    expect(tenOClock).toMatchObject({
-      requests: 6,
-      byStatus: { "200": 6 },
-      routes: { "/api/v1/iocs": 3, "/api/v1/articles": 2, [ODD_ROUTE]: 1 },
-      latencySumMs: 240,
-    });
-    expect(tenOClock.latencyBuckets).toEqual(histogramOf([10, 10, 10, 100, 100, 10]));
     const days = await database.db.select().from(usageDays).where(eq(usageDays.keyId, k.id));
     const first = days.find((d) => d.day === "2026-06-01")!;
     expect(first).toMatchObject({
       requests: 9,
-      peakMinuteRequests: 6,
+      peakMinuteQuota: 8.5,
       byStatus: { "200": 6, "429": 3 },
       routes: { "/api/v1/iocs": 6, "/api/v1/articles": 2, [ODD_ROUTE]: 1 },
     });
@@ -96,6 +97,7 @@ describe("usage recorder", () => {
     expect(days.find((d) => d.day === "2026-06-02")).toMatchObject({
       requests: 1,
       byStatus: { "500": 1 },
+      peakMinuteQuota: 1,
     });
     const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, k.id));
     expect(row!.totalRequests).toBe(10);
@@ -163,14 +165,21 @@ describe("usage recorder", () => {
       now: () => at("2026-06-01T12:00:00Z"),
       log,
     });
-    const event = (iso: string, status: number) =>
-      usage.record({ keyId: "k1", atMs: at(iso), route: "/api/v1/iocs", status, latencyMs: 2 });
-    event("2026-06-01T10:00:05Z", 200);
-    event("2026-06-01T10:00:06Z", 429);
+    const event = (iso: string, status: number, minuteQuota: number) =>
+      usage.record({
+        keyId: "k1",
+        atMs: at(iso),
+        route: "/api/v1/iocs",
+        status,
+        latencyMs: 2,
+        minuteQuota,
+      });
+    event("2026-06-01T10:00:05Z", 200, 4);
+    event("2026-06-01T10:00:06Z", 429, 4);
     expect(await usage.flush()).toBe(false);
     expect(usage.pendingRequests).toBe(2);
-    event("2026-06-01T10:00:50Z", 429); // the same minute as the failed batch
-    event("2026-06-01T11:59:00Z", 200);
+    event("2026-06-01T10:00:50Z", 429, 2.5); // the same minute as the failed batch
+    event("2026-06-01T11:59:00Z", 200, 1);
     expect(await usage.flush()).toBe(true);
 
     expect(written).toHaveLength(1);
@@ -181,13 +190,16 @@ describe("usage recorder", () => {
       requests: 4,
       lastUsedAtMs: at("2026-06-01T11:59:00Z"),
     });
-    expect(batch.keys[0]!.minutes.map((m) => [m.requests, tallyObject(m.byStatus)])).toEqual([
-      [3, { "200": 1, "429": 2 }],
-      [1, { "200": 1 }],
+    expect(
+      batch.keys[0]!.minutes.map((m) => [m.requests, tallyObject(m.byStatus), m.peakMinuteQuota]),
+    ).toEqual([
+      [3, { "200": 1, "429": 2 }, 4],
+      [1, { "200": 1 }, 1],
     ]);
     expect(batch.days).toHaveLength(1);
     const day = batch.days[0]!;
     expect(day.requests).toBe(4);
+    expect(day.peakMinuteQuota).toBe(4);
     expect(tallyObject(day.byStatus)).toEqual({ "200": 2, "429": 2 });
     expect(day.rateLimitedByHour[10]).toBe(2);
     expect(day.rateLimitedByHour.reduce((a, b) => a + b)).toBe(2);
@@ -211,9 +223,6 @@ describe("usage recorder", () => {
     const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, k.id));
     expect(row!.totalRequests).toBe(3);
     expect(await database.db.select().from(usageDays).where(eq(usageDays.keyId, k.id))).toEqual([]);
-    expect(
-      await database.db.select().from(usageMinutes).where(eq(usageMinutes.keyId, k.id)),
-    ).toEqual([]);
     await usage.close();
   });
 
@@ -335,7 +344,8 @@ describe("usage recorder", () => {
       now: () => at("2026-06-01T12:00:00Z"),
       log,
     });
-    // Key i gets (i % 5) + 1 requests, spread over two minutes of the same day.
+    // Key i gets (i % 5) + 1 requests, spread over two minutes of the same day (the limiter
+    // counting each minute: 1, 2, 3 in the first, 1, 2 in the second).
     ids.forEach((keyId, i) => {
       for (let n = 0; n <= i % 5; n++) {
         usage.record({
@@ -344,6 +354,7 @@ describe("usage recorder", () => {
           route: "/api/v1/iocs",
           status: n === 4 ? 429 : 200,
           latencyMs: 3,
+          minuteQuota: Math.floor(n / 2) + 1,
         });
       }
     });
@@ -364,10 +375,44 @@ describe("usage recorder", () => {
     ids.forEach((id, i) => {
       const day = days.get(id)!;
       expect(day.requests).toBe((i % 5) + 1);
-      expect(day.peakMinuteRequests).toBe(Math.ceil(((i % 5) + 1) / 2));
+      expect(day.peakMinuteQuota).toBe(Math.ceil(((i % 5) + 1) / 2));
       expect(day.rateLimitedByHour[10]).toBe(i % 5 === 4 ? 1 : 0);
     });
     await usage.close();
+  });
+
+  it("replays a spill file written before cells had a peak: its own quota is the minute's peak", async () => {
+    const k = await insertKey(database.db);
+    const dir = mkdtempSync(path.join(tmpdir(), "keyservice-spill-"));
+    try {
+      // The recorder's buffer as the previous version spilled it (no `peakMinuteQuota`).
+      const minute = (start: string, requests: number, quotaUsed: number) => ({
+        keyId: k.id,
+        start: at(start),
+        requests,
+        byStatus: [200, requests],
+        routes: ["/api/v1/iocs", requests],
+        latencySumMs: requests,
+        latency: [bucketIndex(1), requests],
+        quotaUsed,
+      });
+      const keys = [
+        {
+          keyId: k.id,
+          requests: 7,
+          lastUsedAtMs: at("2026-06-01T10:01:30Z"),
+          minutes: [minute("2026-06-01T10:00:00Z", 3, 3), minute("2026-06-01T10:01:00Z", 4, 5)],
+        },
+      ];
+      writeFileSync(path.join(dir, "usage-1-1-abcd.json"), JSON.stringify({ version: 1, keys }));
+      const result = await replaySpilledUsage(dir, createPostgresUsageSink(database.db));
+      expect(result).toMatchObject({ files: 1, requests: 7, kept: [] });
+      expect(readdirSync(dir)).toEqual([]);
+      const [day] = await database.db.select().from(usageDays).where(eq(usageDays.keyId, k.id));
+      expect(day).toMatchObject({ requests: 7, quotaUsed: 8, peakMinuteQuota: 5 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("prunes rollups older than the retention", async () => {
@@ -391,11 +436,6 @@ describe("usage recorder", () => {
     await usage.prune(); // now = 2026-06-01, 90 days back = 2026-03-03
     const days = await database.db.select().from(usageDays).where(eq(usageDays.keyId, k.id));
     expect(days.map((d) => d.day)).toEqual(["2026-05-30"]);
-    const minutes = await database.db
-      .select()
-      .from(usageMinutes)
-      .where(eq(usageMinutes.keyId, k.id));
-    expect(minutes).toHaveLength(1);
     await usage.close();
   });
 });

@@ -7,7 +7,6 @@ import {
   jsonb,
   pgTable,
   primaryKey,
-  timestamp,
   uuid,
 } from "drizzle-orm/pg-core";
 import { apiKeys } from "./api-keys.js";
@@ -18,31 +17,6 @@ import { apiKeys } from "./api-keys.js";
  * `@repo/api`'s gateway/histogram.ts (trailing zero buckets trimmed); they merge by adding
  * element-wise, so any window's percentiles come from summing its rows.
  */
-
-/** One row per key per UTC minute: the fine-grained series (pruned after 90 days). */
-export const usageMinutes = pgTable(
-  "usage_minutes",
-  {
-    keyId: uuid()
-      .notNull()
-      .references(() => apiKeys.id, { onDelete: "cascade" }),
-    /** Start of the UTC minute. */
-    minute: timestamp({ withTimezone: true }).notNull(),
-    requests: integer().notNull(),
-    /** `{"200": n, "429": n, …}` */
-    byStatus: jsonb().$type<Record<string, number>>().notNull(),
-    /** `{"/api/v1/iocs": n, …}` (request paths without query strings, capped per row). */
-    routes: jsonb().$type<Record<string, number>>().notNull(),
-    latencySumMs: doublePrecision().notNull(),
-    latencyBuckets: integer().array().notNull(),
-    /** Quota the minute's accepted requests consumed, in requests (a TAXII objects fetch: 2.5). */
-    quotaUsed: doublePrecision().notNull().default(0),
-  },
-  (t) => [
-    primaryKey({ columns: [t.keyId, t.minute] }),
-    index("usage_minutes_minute_idx").on(t.minute),
-  ],
-);
 
 /** One row per key per UTC day: what a 1–90 day analytics query reads (~90 rows). */
 export const usageDays = pgTable(
@@ -57,13 +31,15 @@ export const usageDays = pgTable(
     routes: jsonb().$type<Record<string, number>>().notNull(),
     latencySumMs: doublePrecision().notNull(),
     latencyBuckets: bigint({ mode: "number" }).array().notNull(),
-    /** The day's busiest UTC minute for this key (across every server process). */
-    peakMinuteRequests: integer().notNull(),
     /** 429 responses per UTC hour of the day: 24 entries. */
     rateLimitedByHour: integer().array().notNull(),
     /** Quota consumed on the day (accepted requests only): what the daily limit counts. */
     quotaUsed: doublePrecision().notNull().default(0),
-    /** The day's highest per-minute quota use (what the per-minute limit counts). */
+    /**
+     * The day's highest per-minute quota use: the largest count of the key's per-minute
+     * window the rate limiter reported (across processes with Redis), so it agrees with
+     * `X-RateLimit-Remaining`.
+     */
     peakMinuteQuota: doublePrecision().notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.keyId, t.day] }), index("usage_days_day_idx").on(t.day)],
