@@ -8,6 +8,12 @@ export const MAX_ADDRESSES_PER_KEY = 100;
 const MAX_BUFFERED_PER_KEY = 500;
 /** Keys buffered between writes. */
 const MAX_BUFFERED_KEYS = 50_000;
+/**
+ * Buffered addresses per write (statement and transaction): keys are taken in order until
+ * their addresses reach this many (a key's are never split), so a write holds at most
+ * 2,000 + `MAX_BUFFERED_PER_KEY` rows however many keys were active.
+ */
+export const ADDRESSES_PER_WRITE = 2_000;
 /** Raw address → recorded form, remembered for the busy addresses. */
 const MAX_NORMALIZED = 10_000;
 
@@ -129,6 +135,24 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
     buffer = failed;
   }
 
+  /** Consecutive slices of `batch` of about `ADDRESSES_PER_WRITE` addresses each. */
+  function slices(batch: Map<string, Map<string, Seen>>): Map<string, Map<string, Seen>>[] {
+    const out: Map<string, Map<string, Seen>>[] = [];
+    let slice = new Map<string, Map<string, Seen>>();
+    let addresses = 0;
+    for (const [keyId, byAddress] of batch) {
+      if (addresses > 0 && addresses + byAddress.size > ADDRESSES_PER_WRITE) {
+        out.push(slice);
+        slice = new Map();
+        addresses = 0;
+      }
+      slice.set(keyId, byAddress);
+      addresses += byAddress.size;
+    }
+    if (slice.size > 0) out.push(slice);
+    return out;
+  }
+
   /** Upserts the batch; resolves to how many addresses were new (alerts raised). */
   async function write(batch: Map<string, Map<string, Seen>>): Promise<number> {
     const input = rows(batch);
@@ -211,33 +235,45 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
     get pending() {
       return buffer.size;
     },
-    /** Writes what is buffered; never throws (a failed write is kept for the next one). */
+    /**
+     * Writes what is buffered in bounded slices, one after the other; never throws. A failed
+     * slice and the ones after it are kept for the next flush (the ones before are written).
+     */
     async flush(): Promise<boolean> {
       if (dropped > 0) {
         options.log.warn({ dropped }, "address buffer full: some client addresses not recorded");
         dropped = 0;
       }
       if (buffer.size === 0) return true;
-      const batch = buffer;
+      const pending = slices(buffer);
       buffer = new Map();
-      try {
-        await write(batch);
-      } catch (error) {
-        failures++;
-        if (!isDatabaseUnavailable(error) && failures >= 3) {
-          // Not an outage and not going away by retrying (as for usage): say what is given up.
-          options.log.warn({ error: safeError(error), keys: batch.size }, "addresses dropped");
+      for (let i = 0; i < pending.length; i++) {
+        try {
+          await write(pending[i]!);
           failures = 0;
+        } catch (error) {
+          failures++;
+          const givenUp = !isDatabaseUnavailable(error) && failures >= 3;
+          if (givenUp) {
+            // Not an outage and not going away by retrying (as for usage): say what is given up.
+            options.log.warn(
+              { error: safeError(error), keys: pending[i]!.size },
+              "addresses dropped",
+            );
+            failures = 0;
+          } else {
+            options.log.warn(
+              { error: safeError(error), attempt: failures },
+              "address write failed: kept in memory, retrying",
+            );
+          }
+          const kept = new Map<string, Map<string, Seen>>();
+          for (const slice of pending.slice(givenUp ? i + 1 : i))
+            for (const [keyId, byAddress] of slice) kept.set(keyId, byAddress);
+          restore(kept);
           return false;
         }
-        restore(batch);
-        options.log.warn(
-          { error: safeError(error), attempt: failures },
-          "address write failed: kept in memory, retrying",
-        );
-        return false;
       }
-      failures = 0;
       return true;
     },
   };
