@@ -587,9 +587,9 @@ function tallySerializer() {
  * cast in SQL; nested arrays as one literal per line (Postgres has no ragged arrays).
  * Data-modifying CTEs update `total_requests` and `last_used_at` and upsert the day rollups:
  * two rows per key, the day's peak minute merged as the larger of the stored and the new
- * (see `Cell.peakMinuteQuota`). Until 5 December a third row per key and minute was upserted
- * to find that peak, a third of the write's cost. Keys deleted meanwhile are skipped rather
- * than failing the batch.
+ * (see `Cell.peakMinuteQuota`). Before migration 0008 a third row per key and minute was
+ * upserted to find that peak, a third of the write's cost. Keys deleted meanwhile are skipped
+ * rather than failing the batch.
  */
 export function createPostgresUsageSink(db: Database): UsageSink {
   return {

@@ -79,7 +79,7 @@ export async function replaySpilledUsage(dir: string, sink: UsageSink): Promise<
     let written = 0;
     try {
       keys = (JSON.parse(await readFile(claimed, "utf8")) as SpillFile).keys;
-      // Files spilled before 5 December have no peak per minute cell: this process's own
+      // Files spilled before migration 0008 have no peak per minute cell: this process's own
       // quota in that minute is the best known for it.
       for (const usage of keys)
         for (const cell of usage.minutes) cell.peakMinuteQuota ??= cell.quotaUsed;
