@@ -558,26 +558,8 @@ const arrayLiteral = (values: readonly (string | number)[]) => `{${values.join("
  */
 const lines = (values: readonly string[]) => values.join("\n");
 
-/**
- * Serializes a batch's tallies once each: a day built from a single minute shares that
- * minute's tallies (see `rollUpDays`), so its JSON and histogram are the minute's.
- */
-function tallySerializer() {
-  const json = new Map<Tally<string | number>, string>();
-  const histograms = new Map<Tally<number>, string>();
-  return {
-    json(tally: Tally<string | number>) {
-      let text = json.get(tally);
-      if (text === undefined) json.set(tally, (text = JSON.stringify(tallyObject(tally))));
-      return text;
-    },
-    histogram(tally: Tally<number>) {
-      let text = histograms.get(tally);
-      if (text === undefined) histograms.set(tally, (text = arrayLiteral(histogram(tally))));
-      return text;
-    },
-  };
-}
+/** A tally as the rollup rows' JSON stores it. */
+const tallyJson = (tally: Tally<string | number>) => JSON.stringify(tallyObject(tally));
 
 /**
  * The Postgres sink: one statement per batch (in a transaction that plans it for rows in
@@ -594,7 +576,6 @@ function tallySerializer() {
 export function createPostgresUsageSink(db: Database): UsageSink {
   return {
     async write(batch) {
-      const tallies = tallySerializer();
       const isoTime = (ms: number) => new Date(ms).toISOString();
       const column = <T>(rows: readonly T[], value: (row: T) => string | number) =>
         arrayLiteral(rows.map(value));
@@ -624,10 +605,10 @@ export function createPostgresUsageSink(db: Database): UsageSink {
             from unnest(${column(batch.days, (c) => c.keyId)}::uuid[],
                         ${column(batch.days, (c) => isoTime(c.start).slice(0, 10))}::text[],
                         ${column(batch.days, (c) => c.requests)}::bigint[],
-                        string_to_array(${jsonColumn(batch.days, (c) => tallies.json(c.byStatus))}, E'\n')::jsonb[],
-                        string_to_array(${jsonColumn(batch.days, (c) => tallies.json(c.routes))}, E'\n')::jsonb[],
+                        string_to_array(${jsonColumn(batch.days, (c) => tallyJson(c.byStatus))}, E'\n')::jsonb[],
+                        string_to_array(${jsonColumn(batch.days, (c) => tallyJson(c.routes))}, E'\n')::jsonb[],
                         ${column(batch.days, (c) => c.latencySumMs)}::float8[],
-                        string_to_array(${jsonColumn(batch.days, (c) => tallies.histogram(c.latency))}, E'\n'),
+                        string_to_array(${jsonColumn(batch.days, (c) => arrayLiteral(histogram(c.latency)))}, E'\n'),
                         string_to_array(${jsonColumn(batch.days, (c) => arrayLiteral(c.rateLimitedByHour))}, E'\n'),
                         ${column(batch.days, (c) => c.quotaUsed)}::float8[],
                         ${column(batch.days, (c) => c.peakMinuteQuota)}::float8[])
