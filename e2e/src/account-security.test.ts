@@ -176,10 +176,18 @@ describe.skipIf(!chromiumAvailable())("account security in Chromium", () => {
       await rows.filter({ hasNotText: "This session" }).getByRole("button").click();
       await expect.poll(() => rows.count()).toBe(1);
 
-      // The first browser's next request finds its session gone.
-      await page.getByRole("link", { name: "Keys", exact: true }).click();
-      await heading(page, "Threat Intel API keys").waitFor();
+      // The first browser's next request finds its session gone: the click on the nav's
+      // link, unless the notification bell's poll (every 10 s) got there first and the page
+      // is already back at sign-in, with no nav to click.
+      const signIn = heading(page, "Threat Intel API keys");
+      const clicked = page
+        .getByRole("link", { name: "Keys", exact: true })
+        .click({ timeout: 10_000 })
+        .catch(() => "no link");
+      await Promise.race([clicked, signIn.waitFor()]);
+      await signIn.waitFor();
       await page.getByText("Your session has ended.").waitFor();
+      await clicked;
     } finally {
       await second.context.close();
     }
