@@ -6,7 +6,7 @@ import {
   MAX_ADDRESSES_PER_KEY,
   createAddressRecorder,
 } from "../src/address-recorder.js";
-import { insertKey } from "./helpers.js";
+import { insertManyKeys } from "./helpers.js";
 
 /** The address recorder writing real rows (PGlite, or Postgres with TEST_DATABASE_URL). */
 let database: TestDatabase;
@@ -43,19 +43,7 @@ function observed(db: Database, failing: number[]) {
 
 describe("address recorder", () => {
   it("writes any number of keys in bounded slices; a failed slice and the rest are retried, none twice", async () => {
-    const owner = await insertKey(database.db);
-    await database.db.execute(sql`
-      insert into api_keys (owner_id, name, key_prefix, key_hash, tier, scopes,
-                            rate_limit_per_minute, rate_limit_per_day)
-      select ${owner.ownerId}, 'addresses', 'sk_live_test', 'addresses-' || g, 'pro',
-             '{read:iocs}', 10, 1000
-        from generate_series(1, 4500) g`);
-    const ids = (
-      await queryRows<{ id: string }>(
-        database.db,
-        sql`select id from api_keys where name = 'addresses' order by key_hash`,
-      )
-    ).map((row) => row.id);
+    const ids = await insertManyKeys(database.db, "addresses", 4500);
     const { db, calls } = observed(database.db, [2]);
     const addresses = createAddressRecorder({ db, log });
     const now = Date.now();

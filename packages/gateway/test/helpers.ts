@@ -1,7 +1,7 @@
 import net from "node:net";
 import Fastify from "fastify";
-import type { Database } from "@repo/db";
-import { onTestKeyInserted, waitUntilKnown } from "../../api/src/testing.js";
+import { queryRows, sql, type Database } from "@repo/db";
+import { insertTestKey, onTestKeyInserted, waitUntilKnown } from "../../api/src/testing.js";
 import { extractCredential } from "../src/extract-credential.js";
 import type { Gateway } from "../src/verify.js";
 
@@ -14,6 +14,25 @@ export const asKey = (key: string) =>
 
 /** A user and a key inserted straight into the database. */
 export { insertTestKey as insertKey } from "../../api/src/testing.js";
+
+/**
+ * `count` Pro keys of one new user, all named `name`, inserted in one statement (for tests
+ * that need thousands); their ids, in the order of their hashes.
+ */
+export async function insertManyKeys(db: Database, name: string, count: number) {
+  const owner = await insertTestKey(db);
+  await db.execute(sql`
+    insert into api_keys (owner_id, name, key_prefix, key_hash, tier, scopes,
+                          rate_limit_per_minute, rate_limit_per_day)
+    select ${owner.ownerId}, ${name}, 'sk_live_test', ${name} || '-' || g, 'pro', '{read:iocs}',
+           10, 1000
+      from generate_series(1, ${count}::int) g`);
+  const rows = await queryRows<{ id: string }>(
+    db,
+    sql`select id from api_keys where name = ${name} order by key_hash`,
+  );
+  return rows.map((row) => row.id);
+}
 
 /**
  * Until the returned function is called, `insertKey(db)` returns once `gateway` has the new

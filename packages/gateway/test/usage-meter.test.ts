@@ -12,7 +12,7 @@ import {
   type UsageBatch,
 } from "../src/usage-meter.js";
 import { replaySpilledUsage } from "../src/usage-spill.js";
-import { insertKey } from "./helpers.js";
+import { insertKey, insertManyKeys } from "./helpers.js";
 
 /** The batched usage recorder writing real rollups (PGlite, or Postgres with TEST_DATABASE_URL). */
 let database: TestDatabase;
@@ -245,18 +245,8 @@ describe("usage recorder", () => {
   it.skipIf(!process.env.TEST_DATABASE_URL)(
     "finds a batch's keys by index however many keys are stored (no sequential scan)",
     async () => {
-      const owner = await insertKey(database.db);
-      await database.db.execute(sql`
-        insert into api_keys (owner_id, name, key_prefix, key_hash, tier, scopes,
-                              rate_limit_per_minute, rate_limit_per_day)
-        select ${owner.ownerId}, 'stored', 'sk_live_test', 'stored-' || g, 'pro', '{read:iocs}',
-               10, 1000
-          from generate_series(1, 30000) g`);
+      const ids = (await insertManyKeys(database.db, "stored", 30_000)).slice(0, 500);
       await database.db.execute(sql`analyze api_keys`);
-      const ids = await queryRows<{ id: string }>(
-        database.db,
-        sql`select id from api_keys where name = 'stored' limit 500`,
-      );
       // How the write's own transaction read api_keys: the connection's counters not yet
       // published (they can include its earlier transactions), before and after the work.
       const counters = async (tx: Transaction) =>
@@ -288,7 +278,7 @@ describe("usage recorder", () => {
         now: Date.now,
         log,
       });
-      for (const { id } of ids) {
+      for (const id of ids) {
         usage.record({ keyId: id, atMs: Date.now(), route: "/x", status: 200, latencyMs: 1 });
       }
       expect(await usage.flush()).toBe(true);
