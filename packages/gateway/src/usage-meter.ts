@@ -173,7 +173,7 @@ export interface UsageRecorderOptions {
   analytics?: boolean;
   now: () => number;
   log: UsageLogger;
-  /** Where each key is used from: fed by `record`, written with every flush. */
+  /** Where each key is used from: fed by `record`, written by the flushes (see its `flush`). */
   addresses?: AddressRecorder;
   /** Where data-plane alerts are written (the alert outbox); without it none are kept. */
   alertsDb?: Database;
@@ -306,7 +306,7 @@ export function createUsageRecorder(options: UsageRecorderOptions) {
       flushSoon = true;
       setImmediate(() => {
         flushSoon = false;
-        void flush();
+        void flush("due");
       });
     }
   }
@@ -429,20 +429,23 @@ export function createUsageRecorder(options: UsageRecorderOptions) {
   /**
    * Writes what is buffered now; resolves true when it was written (or nothing was due). A
    * write already in flight took an earlier snapshot, so the call waits for it and then
-   * writes what arrived since.
+   * writes what arrived since. The timer's ticks leave client addresses written less than a
+   * minute ago for later (`scope` "due", see the address recorder); a call writes them all.
    */
-  function flush(): Promise<boolean> {
-    if (flushing) return flushing.then(() => flush());
+  function flush(scope: "due" | "everything" = "everything"): Promise<boolean> {
+    if (flushing) return flushing.then(() => flush(scope));
     flushing = (options.alertsDb ? writeAlerts() : Promise.resolve())
       .then(writeOnce)
-      .then(async (written) => (addresses ? (await addresses.flush()) && written : written))
+      .then(async (written) =>
+        addresses ? (await addresses.flush(options.now(), scope)) && written : written,
+      )
       .finally(() => (flushing = null));
     return flushing;
   }
 
   // A tick that finds the previous flush still writing skips: flushes never pile up.
   const flushTimer = setInterval(() => {
-    if (!flushing) void flush();
+    if (!flushing) void flush("due");
   }, options.flushIntervalMs);
   flushTimer.unref();
   const prune = () =>

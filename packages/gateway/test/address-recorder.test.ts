@@ -3,9 +3,11 @@ import { queryRows, sql, type Database } from "@repo/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ADDRESSES_PER_WRITE,
+  KNOWN_ADDRESS_WRITE_MS,
   MAX_ADDRESSES_PER_KEY,
   createAddressRecorder,
 } from "../src/address-recorder.js";
+import { createPostgresUsageSink, createUsageRecorder } from "../src/usage-meter.js";
 import { insertManyKeys } from "./helpers.js";
 
 /** The address recorder writing real rows (PGlite, or Postgres with TEST_DATABASE_URL). */
@@ -39,6 +41,40 @@ function observed(db: Database, failing: number[]) {
     },
   });
   return { db: proxy, calls };
+}
+
+/** One key's stored addresses: address → [requests, first seen, last seen] (ms). */
+async function storedFor(keyId: string) {
+  const rows = await queryRows<{
+    address: string;
+    requests: string;
+    first_seen_at: string | Date;
+    last_seen_at: string | Date;
+  }>(
+    database.db,
+    sql`select address, requests, first_seen_at, last_seen_at from api_key_addresses
+         where key_id = ${keyId}`,
+  );
+  return Object.fromEntries(
+    rows.map((row) => [
+      row.address,
+      [
+        Number(row.requests),
+        new Date(row.first_seen_at).getTime(),
+        new Date(row.last_seen_at).getTime(),
+      ],
+    ]),
+  );
+}
+
+/** New-address alerts raised for a key. */
+async function alertsFor(keyId: string) {
+  const rows = await queryRows<{ address: string }>(
+    database.db,
+    sql`select data->>'address' as address from alert_events
+         where type = 'key.new_address' and data->>'key_id' = ${keyId} order by address`,
+  );
+  return rows.map((row) => row.address);
 }
 
 describe("address recorder", () => {
@@ -75,5 +111,127 @@ describe("address recorder", () => {
     expect(addresses.pending).toBe(0);
     // The first flush stopped at its failed second slice; the second wrote the 2,800 left in 2.
     expect(calls.transactions).toBe(4);
+  });
+
+  it("writes a new address at the next tick and a known one at most once a minute, losing no count", async () => {
+    const [keyId] = await insertManyKeys(database.db, "known-address", 1);
+    const { db, calls } = observed(database.db, [6]);
+    const addresses = createAddressRecorder({ db, log });
+    const t0 = Date.parse("2026-12-01T10:00:00Z");
+
+    addresses.record(keyId!, "192.0.2.1", t0);
+    expect(await addresses.flush(t0 + 1_000, "due")).toBe(true);
+    expect(await storedFor(keyId!)).toEqual({ "192.0.2.1": [1, t0, t0] });
+
+    // Seen again within the minute: counted in memory, no write.
+    for (let i = 0; i < 3; i++) addresses.record(keyId!, "192.0.2.1", t0 + 2_000 + i);
+    expect(await addresses.flush(t0 + 3_000, "due")).toBe(true);
+    expect(calls.transactions).toBe(1);
+    expect(addresses.pending).toBe(1);
+    expect(await storedFor(keyId!)).toEqual({ "192.0.2.1": [1, t0, t0] });
+
+    // A new address of the same key is written at the next tick.
+    addresses.record(keyId!, "192.0.2.2", t0 + 4_000);
+    expect(await addresses.flush(t0 + 5_000, "due")).toBe(true);
+    expect(await storedFor(keyId!)).toEqual({
+      "192.0.2.1": [1, t0, t0],
+      "192.0.2.2": [1, t0 + 4_000, t0 + 4_000],
+    });
+
+    // A minute after its last write the known address's three requests are written.
+    expect(await addresses.flush(t0 + 1_000 + KNOWN_ADDRESS_WRITE_MS, "due")).toBe(true);
+    expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([4, t0, t0 + 2_002]);
+    expect(addresses.pending).toBe(0);
+
+    // Idle for a minute after their last write, both are forgotten (memory returns)...
+    expect(addresses.tracked).toBe(1);
+    await addresses.flush(t0 + 5_000 + 2 * KNOWN_ADDRESS_WRITE_MS, "due");
+    expect(addresses.tracked).toBe(0);
+    // ...and written at the next tick when seen again.
+    const t1 = t0 + 10 * KNOWN_ADDRESS_WRITE_MS;
+    addresses.record(keyId!, "192.0.2.1", t1);
+    await addresses.flush(t1 + 1_000, "due");
+    expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([5, t0, t1]);
+
+    // An explicit flush (tests, shutdown) writes everything at once.
+    addresses.record(keyId!, "192.0.2.1", t1 + 2_000);
+    expect(await addresses.flush(t1 + 3_000)).toBe(true);
+    expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([6, t0, t1 + 2_000]);
+
+    // A write that fails (the 6th transaction) keeps its count, retried at the next tick
+    // though the address was written less than a minute ago.
+    addresses.record(keyId!, "192.0.2.1", t1 + 4_000);
+    expect(await addresses.flush(t1 + 5_000)).toBe(false);
+    addresses.record(keyId!, "192.0.2.1", t1 + 5_500);
+    expect(await addresses.flush(t1 + 6_000, "due")).toBe(true);
+    expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([8, t0, t1 + 5_500]);
+    expect(calls.transactions).toBe(7);
+    // Two addresses, each first seen on the key's first day: no new-address alert.
+    expect(await alertsFor(keyId!)).toEqual([]);
+  });
+
+  it("a key used from many addresses keeps recording new ones once its known ones fill the buffer", async () => {
+    const [keyId] = await insertManyKeys(database.db, "many-addresses", 1);
+    const addresses = createAddressRecorder({ db: database.db, log });
+    const day1 = Date.parse("2026-12-01T10:00:00Z");
+    // 500 addresses (the most buffered per key) on the first day, written.
+    for (let i = 0; i < 500; i++) addresses.record(keyId!, `10.3.${i >> 8}.${i & 255}`, day1);
+    await addresses.flush(day1 + 1_000, "due");
+    // Two days later, within the minute, one of them again and a new one: neither is dropped,
+    // and the new one is written at once with its alert.
+    const day3 = day1 + 2 * 86_400_000;
+    addresses.record(keyId!, "10.3.0.0", day1 + 2_000);
+    addresses.record(keyId!, "198.51.100.9", day1 + 3_000);
+    const dropped = warnings.length;
+    await addresses.flush(day1 + 4_000, "due");
+    expect(warnings.slice(dropped)).toEqual([]);
+    expect((await storedFor(keyId!))["198.51.100.9"]).toEqual([1, day1 + 3_000, day1 + 3_000]);
+    addresses.record(keyId!, "203.0.113.77", day3);
+    await addresses.flush(day3 + 1_000, "due");
+    expect(await alertsFor(keyId!)).toEqual(["203.0.113.77"]);
+    // That tick also wrote the known one's second request (its minute was over); the key
+    // keeps its 100 most recently seen.
+    const stored = await storedFor(keyId!);
+    expect(Object.keys(stored)).toHaveLength(MAX_ADDRESSES_PER_KEY);
+    expect(stored["203.0.113.77"]).toEqual([1, day3, day3]);
+    expect(stored["10.3.0.0"]).toEqual([2, day1, day1 + 2_000]);
+  });
+
+  it("the usage ticks leave known addresses for later; closing writes them", async () => {
+    const [keyId] = await insertManyKeys(database.db, "ticks", 1);
+    let now = Date.parse("2026-12-01T10:00:00Z");
+    const addresses = createAddressRecorder({ db: database.db, log });
+    const usage = createUsageRecorder({
+      sink: createPostgresUsageSink(database.db),
+      flushIntervalMs: 20,
+      now: () => now,
+      log: { warn: log.warn, error: log.warn },
+      addresses,
+    });
+    const request = (address: string) =>
+      usage.record({
+        keyId: keyId!,
+        atMs: now,
+        route: "/api/v1/iocs",
+        status: 200,
+        latencyMs: 1,
+        address,
+      });
+    const ticked = async (done: () => boolean | Promise<boolean>) => {
+      for (let i = 0; i < 200 && !(await done()); i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    request("192.0.2.1");
+    await ticked(async () => (await storedFor(keyId!))["192.0.2.1"] !== undefined);
+    now += 1_000;
+    request("192.0.2.1");
+    request("192.0.2.7");
+    // The tick writes the new address and the usage counts, not the known address.
+    await ticked(async () => (await storedFor(keyId!))["192.0.2.7"] !== undefined);
+    await ticked(() => usage.pendingKeys === 0);
+    expect((await storedFor(keyId!))["192.0.2.1"]![0]).toBe(1);
+    expect(addresses.pending).toBe(1);
+    expect(await usage.close()).toBe(0);
+    expect((await storedFor(keyId!))["192.0.2.1"]![0]).toBe(2);
+    expect(addresses.pending).toBe(0);
   });
 });
