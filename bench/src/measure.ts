@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from "node:fs";
 import autocannon from "autocannon";
 import type { Step, Target } from "./types.js";
 
@@ -5,6 +6,10 @@ export interface Measurement {
   requestsPerSecond: number;
   /** Server CPU (user + system) per answered request, in microseconds. */
   serverCpuUs: number;
+  /** The same for the PostgreSQL processes on this machine (NaN when there are none). */
+  databaseCpuUs: number;
+  /** The same for this process, the load generator. */
+  clientCpuUs: number;
   p50Ms: number;
   p95Ms: number;
   p99Ms: number;
@@ -26,11 +31,52 @@ async function serverCpu(baseUrl: string): Promise<number> {
   return usage.user + usage.system;
 }
 
+/** Linux's clock ticks per second (`getconf CLK_TCK`), the unit of /proc/<pid>/stat times. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU microseconds used so far by the PostgreSQL processes on this machine (server and
+ * backends), read from /proc: when the database runs beside the server (CI, this bench's
+ * default), its cost per request is part of the answer to "what does a request cost". NaN
+ * where there are none (PGlite runs inside the server) or /proc cannot be read.
+ */
+function localPostgresCpuUs(): number {
+  let ticks = 0;
+  let found = false;
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+  } catch {
+    return NaN;
+  }
+  for (const pid of pids) {
+    try {
+      if (!readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("postgres")) continue;
+      // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+      found = true;
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return found ? (ticks * 1_000_000) / CLOCK_TICKS_PER_SECOND : NaN;
+}
+
+const ownCpuUs = () => {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
+};
+
 /** Raw response times of one or more autocannon runs against the same target. */
 export interface Sample {
   times: number[];
   /** Server CPU microseconds used during the sample. */
   cpuUs: number;
+  /** Local PostgreSQL's CPU microseconds during the sample (NaN: none on this machine). */
+  databaseCpuUs: number;
+  /** This process's CPU microseconds during the sample. */
+  clientCpuUs: number;
   seconds: number;
   failures: number;
   total: number;
@@ -43,6 +89,8 @@ export function summarize(samples: Sample[]): Measurement {
   return {
     requestsPerSecond: times.length / seconds,
     serverCpuUs: samples.reduce((sum, s) => sum + s.cpuUs, 0) / times.length,
+    databaseCpuUs: samples.reduce((sum, s) => sum + s.databaseCpuUs, 0) / times.length,
+    clientCpuUs: samples.reduce((sum, s) => sum + s.clientCpuUs, 0) / times.length,
     p50Ms: percentile(sorted, 0.5),
     p95Ms: percentile(sorted, 0.95),
     p99Ms: percentile(sorted, 0.99),
@@ -110,6 +158,8 @@ export async function sample(
   const times: number[] = [];
   let unexpected = 0;
   const cpuBefore = await serverCpu(baseUrl);
+  const databaseBefore = localPostgresCpuUs();
+  const clientBefore = ownCpuUs();
   const started = performance.now();
   const instance = autocannon({
     url: baseUrl + target.path,
@@ -129,10 +179,14 @@ export async function sample(
   });
   const result = await instance;
   const elapsedSeconds = (performance.now() - started) / 1000;
+  const clientCpuUs = ownCpuUs() - clientBefore;
+  const databaseCpuUs = localPostgresCpuUs() - databaseBefore;
   const cpuUs = (await serverCpu(baseUrl)) - cpuBefore;
   return {
     times,
     cpuUs,
+    databaseCpuUs,
+    clientCpuUs,
     seconds: target.amount ? elapsedSeconds : seconds,
     total: result.requests.total,
     failures: unexpected + result.errors + result.timeouts,

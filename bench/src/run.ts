@@ -3,7 +3,8 @@
  * then measures the baseline and the subject in the same run with autocannon and prints
  * req/s, p50/p99 and the ratios. BENCH_DURATION (seconds per measurement, default 10) and
  * BENCH_CONNECTIONS (default 50) tune it, BENCH_SCENARIOS picks scenarios by name;
- * TEST_DATABASE_URL selects PostgreSQL over PGlite.
+ * TEST_DATABASE_URL selects PostgreSQL over PGlite; BENCH_NODE_ARGS adds node options to the
+ * server processes (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a scenario).
  * Results are also written to bench/results/<timestamp>.json.
  */
 import { execFileSync, spawn } from "node:child_process";
@@ -41,9 +42,12 @@ for (const [entry, bundle] of [
   );
 }
 
+/** Extra node options for the server processes, e.g. `--cpu-prof` to profile a scenario. */
+const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+
 /** Starts a bundled server process and resolves with the JSON line it prints when ready. */
 async function startProcess<T>(bundle: string, args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [...args, bundle], {
+  const child = spawn(process.execPath, [...nodeArgs, ...args, bundle], {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,

@@ -17,6 +17,7 @@ import { insertTestKey, onTestKeyInserted, waitUntilKnown } from "@repo/api/test
 import { generateKey, WEBHOOK_EVENT_TYPES } from "@repo/core";
 import {
   createPostgresUsageSink,
+  createAddressRecorder,
   createUsageRecorder,
   KEY_SWEEP_SLICE,
   type UsageSink,
@@ -175,7 +176,17 @@ app.get<{ Querystring: { n: string } }>("/bench/usage-bytes", async (request) =>
   const recorder = recorderWithActiveKeys(n, nothingWritten);
   const bytesPerKey = (memory().heapUsed - before) / n;
   await recorder.close();
-  return { keys: n, bytesPerKey };
+  // Each key's client address as the address recorder holds it (a distinct address per key,
+  // as from distinct SIEMs); never flushed, so nothing is written.
+  const beforeAddresses = memory().heapUsed;
+  const addresses = createAddressRecorder({ db: database.db, log: app.log });
+  const at = Date.now();
+  for (let i = 0; i < n; i++) {
+    addresses.record(scaleKeyIds[i]!, `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, at);
+  }
+  const addressBytesPerKey = (memory().heapUsed - beforeAddresses) / n;
+  // (Read after the measurement: otherwise the recorder is garbage before it.)
+  return { keys: n, bytesPerKey, addressBytesPerKey, addressKeys: addresses.tracked };
 });
 // Waits until the app's usage recorder has written everything recorded so far (the flush in
 // flight, then the rest), timed: the scale scenario's "after the load" starts once the usage

@@ -14,6 +14,7 @@ export {
   type Verification,
 } from "./verify.js";
 export { extractCredential } from "./extract-credential.js";
+export { createAddressRecorder } from "./address-recorder.js";
 export { DEFAULT_SCOPE_RULES, scopeMapSchema, type ScopeRule } from "./scopes.js";
 export {
   createPostgresUsageSink,
