@@ -115,9 +115,9 @@ async function run(server: BenchServer, bench: BenchContext) {
   );
   for (const n of KEY_COUNTS) {
     const m = summarize(warm.get(n)!);
-    const ratio = rate(warm.get(n)!) / oneKey;
+    const ratio = m.requestsPerSecond / oneKey;
     console.log(
-      `${`${n.toLocaleString("en")} key${n === 1 ? "" : "s"}`.padEnd(28)} ${rate(warm.get(n)!).toFixed(0).padStart(6)} ${ratio.toFixed(2).padStart(8)}× ${m.serverCpuUs.toFixed(1).padStart(26)} ${m.databaseCpuUs.toFixed(1).padStart(11)} ${m.clientCpuUs.toFixed(1).padStart(15)} ${(m.serverCpuUs + m.databaseCpuUs + m.clientCpuUs).toFixed(1).padStart(6)}` +
+      `${`${n.toLocaleString("en")} key${n === 1 ? "" : "s"}`.padEnd(28)} ${m.requestsPerSecond.toFixed(0).padStart(6)} ${ratio.toFixed(2).padStart(8)}× ${m.serverCpuUs.toFixed(1).padStart(26)} ${m.databaseCpuUs.toFixed(1).padStart(11)} ${m.clientCpuUs.toFixed(1).padStart(15)} ${(m.serverCpuUs + m.databaseCpuUs + m.clientCpuUs).toFixed(1).padStart(6)}` +
         (n === MOST ? `  (goal ≥ 0.8×: ${ratio >= 0.8 ? "PASS" : "MISS"})` : ""),
     );
   }

@@ -31,12 +31,20 @@ const MAX_NORMALIZED = 10_000;
 
 /** One raw address of a key: what was seen since it was last written. */
 interface Seen {
+  /** First and last request since the last write (Infinity and -Infinity: none). */
   firstMs: number;
   lastMs: number;
   /** Requests not yet written (0: nothing to write, kept only as "written recently"). */
   requests: number;
   /** When this process last wrote it (0: not yet, or its last write failed). */
   writtenMs: number;
+}
+
+/** Adds what `from` saw into `into`. */
+function addSeen(into: Seen, from: Seen) {
+  into.requests += from.requests;
+  into.firstMs = Math.min(into.firstMs, from.firstMs);
+  into.lastMs = Math.max(into.lastMs, from.lastMs);
 }
 
 type Batch = Map<string, Map<string, Seen>>;
@@ -92,11 +100,9 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
     }
     const seen = byAddress.get(rawAddress);
     if (seen) {
-      if (seen.requests++ === 0) {
-        seen.firstMs = atMs;
-        seen.lastMs = atMs;
-      } else if (atMs > seen.lastMs) seen.lastMs = atMs;
-      else if (atMs < seen.firstMs) seen.firstMs = atMs;
+      seen.requests++;
+      if (atMs > seen.lastMs) seen.lastMs = atMs;
+      if (atMs < seen.firstMs) seen.firstMs = atMs;
       return;
     }
     // Full: the addresses kept only as written recently make room (rewritten when seen again).
@@ -124,6 +130,8 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
         } else if (!recent || scope === "everything") {
           (taken ??= new Map()).set(raw, { ...seen });
           seen.requests = 0;
+          seen.firstMs = Infinity;
+          seen.lastMs = -Infinity;
           seen.writtenMs = nowMs;
         }
       }
@@ -145,9 +153,7 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
         const now = into.get(raw);
         if (!now) into.set(raw, { ...seen, writtenMs: 0 });
         else {
-          now.firstMs = now.requests === 0 ? seen.firstMs : Math.min(now.firstMs, seen.firstMs);
-          now.lastMs = now.requests === 0 ? seen.lastMs : Math.max(now.lastMs, seen.lastMs);
-          now.requests += seen.requests;
+          addSeen(now, seen);
           now.writtenMs = 0;
         }
       }
@@ -170,11 +176,7 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
         if (address === null) continue;
         const into = merged.get(address);
         if (!into) merged.set(address, { ...seen });
-        else {
-          into.requests += seen.requests;
-          into.firstMs = Math.min(into.firstMs, seen.firstMs);
-          into.lastMs = Math.max(into.lastMs, seen.lastMs);
-        }
+        else addSeen(into, seen);
       }
       for (const [address, seen] of merged) {
         out.push({
