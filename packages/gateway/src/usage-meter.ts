@@ -569,7 +569,10 @@ const tallyJson = (tally: Tally<string | number>) => JSON.stringify(tallyObject(
  * memory, see `RANDOM_READS_ARE_CHEAP`), with every input as one array parameter per column
  * (`unnest`), so the statement text never changes and the driver prepares it once per
  * connection. The arrays travel as text built here (see `arrayLiteral` and `lines`) and are
- * cast in SQL; nested arrays as one literal per line (Postgres has no ragged arrays).
+ * cast in SQL; nested arrays as one literal per line (Postgres has no ragged arrays). The
+ * JSON lines are cast row by row after `unnest`: casting the split `text[]` to `jsonb[]` as
+ * a whole cost about 12 µs of PostgreSQL's CPU a row against 1 µs (measured on 2,000-key
+ * batches over 100,000 stored rows), a third of the whole write.
  * Data-modifying CTEs update `total_requests` and `last_used_at` and upsert the day rollups:
  * two rows per key, the day's peak minute merged as the larger of the stored and the new
  * (see `Cell.peakMinuteQuota`). Before migration 0008 a third row per key and minute was
@@ -601,15 +604,16 @@ export function createPostgresUsageSink(db: Database): UsageSink {
            where k.id = t.key_id
           returning k.id
         ), day_input as (
-          select key_id, day::date as day, requests, by_status, routes, latency_sum_ms,
+          select key_id, day::date as day, requests, by_status::jsonb as by_status,
+                 routes::jsonb as routes, latency_sum_ms,
                  latency_buckets::bigint[] as latency_buckets,
                  rate_limited_by_hour::int[] as rate_limited_by_hour, quota_used,
                  peak_minute_quota
             from unnest(${column(batch.days, (c) => c.keyId)}::uuid[],
                         ${column(batch.days, (c) => isoTime(c.start).slice(0, 10))}::text[],
                         ${column(batch.days, (c) => c.requests)}::bigint[],
-                        string_to_array(${jsonColumn(batch.days, (c) => tallyJson(c.byStatus))}, E'\n')::jsonb[],
-                        string_to_array(${jsonColumn(batch.days, (c) => tallyJson(c.routes))}, E'\n')::jsonb[],
+                        string_to_array(${jsonColumn(batch.days, (c) => tallyJson(c.byStatus))}, E'\n'),
+                        string_to_array(${jsonColumn(batch.days, (c) => tallyJson(c.routes))}, E'\n'),
                         ${column(batch.days, (c) => c.latencySumMs)}::float8[],
                         string_to_array(${jsonColumn(batch.days, (c) => arrayLiteral(histogram(c.latency)))}, E'\n'),
                         string_to_array(${jsonColumn(batch.days, (c) => arrayLiteral(c.rateLimitedByHour))}, E'\n'),
