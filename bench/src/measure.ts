@@ -52,9 +52,12 @@ function localPostgresCpuUs(): number {
   for (const pid of pids) {
     try {
       if (!readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("postgres")) continue;
-      // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+      // Fields after the command's closing parenthesis: utime and stime are the 12th and
+      // 13th, cutime and cstime (children that ended and were waited for) the 14th and 15th.
+      // Only the postmaster has children: its backends. Without theirs, a connection closed
+      // during a sample took its CPU with it and the sample could come out negative.
       const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]);
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
       found = true;
     } catch {
       // The process ended meanwhile.
