@@ -78,13 +78,18 @@ export function tallyObject(tally: Tally<string | number>): Record<string, numbe
   return out;
 }
 
-/** The dense histogram (no trailing empty buckets) of a tally of bucket indexes. */
-function histogram(tally: Tally<number>): number[] {
+/**
+ * The dense histogram (no trailing empty buckets) of a tally of bucket indexes, as a Postgres
+ * array literal. A tally of one bucket (nearly every key, every flush, when many keys are
+ * active) is written without building the array.
+ */
+function histogramLiteral(tally: Tally<number>): string {
+  if (tally.length === 2) return `{${"0,".repeat(tally[0] as number)}${tally[1]}}`;
   let length = 0;
   tallyEach(tally, (bucket) => (length = Math.max(length, bucket + 1)));
   const dense = new Array<number>(length).fill(0);
   tallyEach(tally, (bucket, count) => (dense[bucket]! += count));
-  return dense;
+  return arrayLiteral(dense);
 }
 
 function addRoute(routes: Tally<string>, route: string, n: number): Tally<string> {
@@ -244,6 +249,7 @@ const hourSlots = () => new Array<number>(24).fill(0);
 const hourOfDay = (atMs: number, dayStart: number) => Math.floor((atMs - dayStart) / HOUR_MS);
 /** The 429s per hour of a day cell that has none: shared, frozen (a write to it throws). */
 const NONE_BY_HOUR: number[] = Object.freeze(hourSlots()) as number[];
+const NONE_BY_HOUR_LITERAL = `{${NONE_BY_HOUR.join(",")}}`;
 
 function dayOfOneMinute(minute: Cell): DayCell {
   const dayStart = minute.start - (minute.start % DAY_MS);
@@ -253,7 +259,19 @@ function dayOfOneMinute(minute: Cell): DayCell {
     rateLimitedByHour = hourSlots();
     rateLimitedByHour[hourOfDay(minute.start, dayStart)] = limited;
   }
-  return { ...minute, start: dayStart, rateLimitedByHour };
+  // Every field by name: a spread copy cost a tenth of building a write's statement.
+  return {
+    keyId: minute.keyId,
+    start: dayStart,
+    requests: minute.requests,
+    byStatus: minute.byStatus,
+    routes: minute.routes,
+    latencySumMs: minute.latencySumMs,
+    latency: minute.latency,
+    quotaUsed: minute.quotaUsed,
+    peakMinuteQuota: minute.peakMinuteQuota,
+    rateLimitedByHour,
+  };
 }
 
 /** Adds `source` (recorded later, or earlier when restoring) into `target`. */
@@ -561,8 +579,18 @@ const arrayLiteral = (values: readonly (string | number)[]) => `{${values.join("
  */
 const lines = (values: readonly string[]) => values.join("\n");
 
-/** A tally as the rollup rows' JSON stores it. */
-const tallyJson = (tally: Tally<string | number>) => JSON.stringify(tallyObject(tally));
+/**
+ * A tally as the rollup rows' JSON stores it (`{"200":1}`), written straight from its pairs:
+ * names are distinct, numbers need no escaping and text names go through `JSON.stringify`.
+ */
+function tallyJson(tally: Tally<string | number>): string {
+  let json = "{";
+  for (let i = 0; i < tally.length; i += 2) {
+    const name = tally[i]!;
+    json += `${i === 0 ? "" : ","}${typeof name === "number" ? `"${name}"` : JSON.stringify(name)}:${tally[i + 1]}`;
+  }
+  return `${json}}`;
+}
 
 /**
  * The Postgres sink: one statement per batch (in a transaction that plans it for rows in
@@ -582,7 +610,6 @@ const tallyJson = (tally: Tally<string | number>) => JSON.stringify(tallyObject(
 export function createPostgresUsageSink(db: Database): UsageSink {
   return {
     async write(batch) {
-      const isoTime = (ms: number) => new Date(ms).toISOString();
       const column = <T>(rows: readonly T[], value: (row: T) => string | number) =>
         arrayLiteral(rows.map(value));
       const jsonColumn = <T>(rows: readonly T[], value: (row: T) => string) =>
@@ -591,11 +618,12 @@ export function createPostgresUsageSink(db: Database): UsageSink {
         await tx.execute(RANDOM_READS_ARE_CHEAP);
         await tx.execute(sql`
         with totals as (
-          select key_id, requests, last_used_at::timestamptz as last_used_at
+          select key_id, requests,
+                 'epoch'::timestamptz + last_used_ms * interval '1 millisecond' as last_used_at
             from unnest(${column(batch.keys, (u) => u.keyId)}::uuid[],
                         ${column(batch.keys, (u) => u.requests)}::bigint[],
-                        ${column(batch.keys, (u) => isoTime(u.lastUsedAtMs))}::text[])
-            as t(key_id, requests, last_used_at)
+                        ${column(batch.keys, (u) => u.lastUsedAtMs)}::float8[])
+            as t(key_id, requests, last_used_ms)
         ), updated as (
           update api_keys k
              set total_requests = k.total_requests + t.requests,
@@ -604,22 +632,22 @@ export function createPostgresUsageSink(db: Database): UsageSink {
            where k.id = t.key_id
           returning k.id
         ), day_input as (
-          select key_id, day::date as day, requests, by_status::jsonb as by_status,
+          select key_id, date '1970-01-01' + day_number as day, requests, by_status::jsonb as by_status,
                  routes::jsonb as routes, latency_sum_ms,
                  latency_buckets::bigint[] as latency_buckets,
                  rate_limited_by_hour::int[] as rate_limited_by_hour, quota_used,
                  peak_minute_quota
             from unnest(${column(batch.days, (c) => c.keyId)}::uuid[],
-                        ${column(batch.days, (c) => isoTime(c.start).slice(0, 10))}::text[],
+                        ${column(batch.days, (c) => c.start / DAY_MS)}::int[],
                         ${column(batch.days, (c) => c.requests)}::bigint[],
                         string_to_array(${jsonColumn(batch.days, (c) => tallyJson(c.byStatus))}, E'\n'),
                         string_to_array(${jsonColumn(batch.days, (c) => tallyJson(c.routes))}, E'\n'),
                         ${column(batch.days, (c) => c.latencySumMs)}::float8[],
-                        string_to_array(${jsonColumn(batch.days, (c) => arrayLiteral(histogram(c.latency)))}, E'\n'),
-                        string_to_array(${jsonColumn(batch.days, (c) => arrayLiteral(c.rateLimitedByHour))}, E'\n'),
+                        string_to_array(${jsonColumn(batch.days, (c) => histogramLiteral(c.latency))}, E'\n'),
+                        string_to_array(${jsonColumn(batch.days, (c) => (c.rateLimitedByHour === NONE_BY_HOUR ? NONE_BY_HOUR_LITERAL : arrayLiteral(c.rateLimitedByHour)))}, E'\n'),
                         ${column(batch.days, (c) => c.quotaUsed)}::float8[],
                         ${column(batch.days, (c) => c.peakMinuteQuota)}::float8[])
-            as t(key_id, day, requests, by_status, routes, latency_sum_ms, latency_buckets,
+            as t(key_id, day_number, requests, by_status, routes, latency_sum_ms, latency_buckets,
                  rate_limited_by_hour, quota_used, peak_minute_quota)
         ), days as (
           insert into usage_days as u

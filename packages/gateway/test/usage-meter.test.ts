@@ -105,6 +105,32 @@ describe("usage recorder", () => {
     await usage.close();
   });
 
+  it("a flush of one request writes its one latency bucket, the first, a later or an earlier one", async () => {
+    // One request per flush: the histogram goes as a literal of that bucket alone (the
+    // common case when many keys are active), so it must land at the right index whether
+    // the stored histogram is shorter or longer, and with its own millisecond.
+    const k = await insertKey(database.db);
+    const usage = recorder();
+    const latencies = [0, 250, 0.5, 3];
+    for (const [i, latencyMs] of latencies.entries()) {
+      usage.record({
+        keyId: k.id,
+        atMs: at("2026-06-01T09:00:00.000Z") + i * 1_001,
+        route: "/api/v1/iocs",
+        status: 200,
+        latencyMs,
+      });
+      expect(await usage.flush()).toBe(true);
+    }
+    const [day] = await database.db.select().from(usageDays).where(eq(usageDays.keyId, k.id));
+    expect(bucketIndex(0)).toBe(0);
+    expect(day!.latencyBuckets).toEqual(histogramOf(latencies));
+    expect(day!.day).toBe("2026-06-01");
+    const [row] = await database.db.select().from(apiKeys).where(eq(apiKeys.id, k.id));
+    expect(row!.lastUsedAt!.toISOString()).toBe("2026-06-01T09:00:03.003Z");
+    await usage.close();
+  });
+
   it("keeps totals exact when the rollup buffer is full, and says so in the log", async () => {
     const k = await insertKey(database.db);
     const usage = recorder({ maxBufferedCells: 2 });
