@@ -2,6 +2,7 @@
 // guesses. Each instance has its own Redis connection, as two processes would.
 import { randomBytes } from "node:crypto";
 import { DEFAULT_THROTTLE_POLICY } from "@repo/api";
+import { deleteRedisKeys } from "@repo/gateway/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mutate, signUp, startTestApp, type TestApp } from "./harness.js";
 
@@ -11,7 +12,7 @@ if (!redisUrl) console.warn("\n  SKIPPING shared sign-in throttle tests: set RED
 describe.skipIf(!redisUrl)("sign-in throttles in Redis", () => {
   let first: TestApp;
   let second: TestApp;
-  // Our own namespace: nothing else's counters are read or touched.
+  // Our own namespace: nothing else's counters are read or touched, and it is removed after.
   const prefix = `test:accounts:${randomBytes(6).toString("hex")}:`;
 
   beforeAll(async () => {
@@ -23,6 +24,7 @@ describe.skipIf(!redisUrl)("sign-in throttles in Redis", () => {
   }, 120_000);
   afterAll(async () => {
     await Promise.all([first?.close(), second?.close()]);
+    await deleteRedisKeys(redisUrl!, prefix);
   });
 
   it("counts failures on one account from one address across both instances", async () => {

@@ -2,6 +2,7 @@ import { createServer, connect, type Server, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { generateKey } from "@repo/core";
 import { apiKeys, inArray, openDatabase } from "@repo/db";
+import { deleteRedisKeys } from "@repo/gateway/testing";
 import { startTestApp, type TestApp } from "./harness.js";
 import { createKey, stoppedClock, type TestKey } from "./gateway-helpers.js";
 
@@ -539,12 +540,15 @@ describe("4. forged keys cost nothing", () => {
 /** Two server instances on one PostgreSQL database and one Redis (Postgres only, as PGlite is one process). */
 const sharedStores = !process.env.REDIS_URL || !process.env.TEST_DATABASE_URL;
 describe.skipIf(sharedStores)("4. the failed-auth limiter shared through Redis", () => {
+  // Our own namespace: nothing else's counters are read or touched, and it is removed after.
+  const prefix = `test:front-door:${generateKey().key.slice(8, 20)}:`;
+  afterAll(() => deleteRedisKeys(process.env.REDIS_URL!, prefix));
+
   it("two server processes on one Redis count an address's failed lookups once, IPv6 by /64", async () => {
     const options = {
       gateway: {
         redisUrl: process.env.REDIS_URL,
-        // Our own namespace: nothing else's counters are read or touched.
-        redisKeyPrefix: `test:front-door:${generateKey().key.slice(8, 20)}:`,
+        redisKeyPrefix: prefix,
         failedAuthPerMinute: 10,
       },
     };

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eq, openDatabase, usageDays, type Database, type DatabaseHandle } from "@repo/db";
 import { createTestDatabase, type TestDatabase } from "@repo/db/testing";
+import { deleteRedisKeys } from "@repo/gateway/testing";
 import { createKey, keyRow } from "./gateway-helpers.js";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -103,6 +104,7 @@ describe.skipIf(!POSTGRES)(
     afterAll(async () => {
       await Promise.all([a && stop(a), b && stop(b)]);
       await database?.dispose();
+      if (REDIS) await deleteRedisKeys(REDIS, prefix);
     });
 
     it.skipIf(!REDIS)(

@@ -4,6 +4,7 @@ import { createTestDatabase, type TestDatabase } from "@repo/db/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import { createRedisRateLimiter } from "../src/rate-limit.js";
+import { deleteRedisKeys } from "../src/testing.js";
 import { createGateway, verifyApiKey, type Gateway } from "../src/verify.js";
 import { generateKey } from "@repo/core";
 import { asKey, insertKey, waitForNewKeys, quietLog as log, startTcpRelay } from "./helpers.js";
@@ -240,11 +241,12 @@ describe("limits stored in an unreachable Redis", () => {
 });
 
 describe.skipIf(!process.env.REDIS_URL)("Redis limits (needs REDIS_URL)", () => {
+  // This run's own namespace in the shared Redis, removed afterwards.
+  const prefix = `keyservice:test:${randomBytes(6).toString("hex")}:`;
+  afterAll(() => deleteRedisKeys(process.env.REDIS_URL!, prefix));
+
   it("weigh requests by cost as the in-process limiter does", async () => {
-    const limiter = createRedisRateLimiter(
-      new Redis(process.env.REDIS_URL!),
-      `keyservice:test:${randomBytes(6).toString("hex")}:`,
-    );
+    const limiter = createRedisRateLimiter(new Redis(process.env.REDIS_URL!), `${prefix}cost:`);
     try {
       const ten = { perMinute: 10, perDay: 100 };
       const t = Date.parse("2026-06-01T10:00:30Z");
@@ -270,7 +272,6 @@ describe.skipIf(!process.env.REDIS_URL)("Redis limits (needs REDIS_URL)", () => 
   });
 
   it("are exact under concurrency from two gateways sharing one Redis", async () => {
-    const prefix = `keyservice:test:${randomBytes(6).toString("hex")}:`;
     // One stopped clock for both: the limits count per UTC minute, and a burst straddling a
     // minute boundary would be counted in two windows.
     const stopped = new Date();
@@ -279,14 +280,14 @@ describe.skipIf(!process.env.REDIS_URL)("Redis limits (needs REDIS_URL)", () => 
       now: () => stopped,
       log,
       redisUrl: process.env.REDIS_URL,
-      redisKeyPrefix: prefix,
+      redisKeyPrefix: `${prefix}shared:`,
     });
     const one = await createGateway({
       database: counted,
       now: () => stopped,
       log,
       redisUrl: process.env.REDIS_URL,
-      redisKeyPrefix: prefix,
+      redisKeyPrefix: `${prefix}shared:`,
     });
     try {
       const k = await insertKey(database.db, { perMinute: 25, perDay: 40 });
