@@ -8,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import { createTestDatabase } from "@repo/db/testing";
+import { deleteRedisKeys } from "@repo/gateway/testing";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import type { AxeResults, Result } from "axe-core";
 
@@ -89,6 +90,11 @@ export async function startServer(
   delete env.DATABASE_URL;
   delete env.WEB_DIST_DIR;
   if (database) env.DATABASE_URL = database.url;
+  // With REDIS_URL (as in CI) the server keeps its limits there: under a prefix of this
+  // server's own, removed by `cleanup()`, never the default one a real deployment on the same
+  // Redis would use (whose sign-up counters would also carry over from run to run).
+  const redisUrl = env.REDIS_URL;
+  if (redisUrl) env.REDIS_KEY_PREFIX = `test:e2e:${randomBytes(6).toString("hex")}:`;
 
   const child = spawn(process.execPath, [SERVER_ENTRY], {
     cwd: ROOT,
@@ -103,6 +109,7 @@ export async function startServer(
   const cleanup = async () => {
     rmSync(dataDir, { recursive: true, force: true });
     await database?.dispose();
+    if (redisUrl) await deleteRedisKeys(redisUrl, env.REDIS_KEY_PREFIX!);
   };
 
   const deadline = Date.now() + 120_000;
