@@ -71,7 +71,7 @@ export function tallyGet<Name extends string | number>(tally: Tally<Name>, name:
   return 0;
 }
 
-/** `{name: count}`, as the rollup rows store it. */
+/** `{name: count}`: a tally read as an object (the sink writes the same as JSON, `tallyJson`). */
 export function tallyObject(tally: Tally<string | number>): Record<string, number> {
   const out: Record<string, number> = {};
   tallyEach(tally, (name, count) => (out[name] = count));
@@ -250,6 +250,9 @@ const hourOfDay = (atMs: number, dayStart: number) => Math.floor((atMs - dayStar
 /** The 429s per hour of a day cell that has none: shared, frozen (a write to it throws). */
 const NONE_BY_HOUR: number[] = Object.freeze(hourSlots()) as number[];
 const NONE_BY_HOUR_LITERAL = `{${NONE_BY_HOUR.join(",")}}`;
+/** A day's 429s per hour as a Postgres array literal (the shared empty one is built once). */
+const hoursLiteral = (hours: number[]) =>
+  hours === NONE_BY_HOUR ? NONE_BY_HOUR_LITERAL : arrayLiteral(hours);
 
 function dayOfOneMinute(minute: Cell): DayCell {
   const dayStart = minute.start - (minute.start % DAY_MS);
@@ -644,7 +647,7 @@ export function createPostgresUsageSink(db: Database): UsageSink {
                         string_to_array(${jsonColumn(batch.days, (c) => tallyJson(c.routes))}, E'\n'),
                         ${column(batch.days, (c) => c.latencySumMs)}::float8[],
                         string_to_array(${jsonColumn(batch.days, (c) => histogramLiteral(c.latency))}, E'\n'),
-                        string_to_array(${jsonColumn(batch.days, (c) => (c.rateLimitedByHour === NONE_BY_HOUR ? NONE_BY_HOUR_LITERAL : arrayLiteral(c.rateLimitedByHour)))}, E'\n'),
+                        string_to_array(${jsonColumn(batch.days, (c) => hoursLiteral(c.rateLimitedByHour))}, E'\n'),
                         ${column(batch.days, (c) => c.quotaUsed)}::float8[],
                         ${column(batch.days, (c) => c.peakMinuteQuota)}::float8[])
             as t(key_id, day_number, requests, by_status, routes, latency_sum_ms, latency_buckets,
