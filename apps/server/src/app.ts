@@ -90,6 +90,7 @@ export interface GatewaySettings {
   keyCacheTtlSeconds?: number;
   keyCacheStaleSeconds?: number;
   usageFlushIntervalMs?: number;
+  usageCoalesceAboveKeys?: number;
   usageSpillDir?: string;
   usageCloseDeadlineMs?: number;
   usageAnalytics?: boolean;
@@ -323,6 +324,7 @@ export async function buildApp(options: AppOptions) {
     keyCacheTtlMs: (settings.keyCacheTtlSeconds ?? 60) * 1000,
     keyCacheMaxStaleMs: (settings.keyCacheStaleSeconds ?? 900) * 1000,
     usageFlushIntervalMs: settings.usageFlushIntervalMs,
+    usageCoalesceAboveKeys: settings.usageCoalesceAboveKeys,
     usageSpillDir: settings.usageSpillDir,
     usageCloseDeadlineMs: settings.usageCloseDeadlineMs,
     usageAnalytics: settings.usageAnalytics,

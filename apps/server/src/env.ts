@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import path from "node:path";
 import { isCidr } from "@repo/api";
-import { scopeMapSchema } from "@repo/gateway";
+import { KEYS_PER_WRITE, scopeMapSchema } from "@repo/gateway";
 import { z } from "zod";
 import { resolveDataDir } from "./paths.js";
 
@@ -38,6 +38,7 @@ const EXPECTED: Record<string, string> = {
   KEY_CACHE_STALE_SECONDS: "a number of seconds from 0 to 86400",
   USAGE_SPILL_DIR: "a directory path",
   USAGE_FLUSH_INTERVAL_MS: "a whole number of milliseconds from 50 to 1000",
+  USAGE_COALESCE_ABOVE_KEYS: "a whole number of keys from 0 to 10000000",
   USAGE_ANALYTICS: "true or false",
   FAILED_AUTH_PER_MINUTE: "a whole number above 0",
   WEBHOOK_ALLOWED_CIDRS: "comma-separated CIDR ranges, e.g. 10.0.0.0/8",
@@ -158,6 +159,12 @@ const schema = z
     KEY_CACHE_STALE_SECONDS: z.coerce.number().min(0).max(86_400).default(900),
     USAGE_SPILL_DIR: directory.optional(),
     USAGE_FLUSH_INTERVAL_MS: z.coerce.number().int().min(50).max(1_000).default(1_000),
+    USAGE_COALESCE_ABOVE_KEYS: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(10_000_000)
+      .default(KEYS_PER_WRITE),
     USAGE_ANALYTICS: boolean.default(true),
     FAILED_AUTH_PER_MINUTE: z.coerce.number().int().positive().default(60),
     WEBHOOK_ALLOWED_CIDRS: z

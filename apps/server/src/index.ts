@@ -47,6 +47,7 @@ async function main() {
       keyCacheTtlSeconds: env.KEY_CACHE_TTL_SECONDS,
       keyCacheStaleSeconds: env.KEY_CACHE_STALE_SECONDS,
       usageFlushIntervalMs: env.USAGE_FLUSH_INTERVAL_MS,
+      usageCoalesceAboveKeys: env.USAGE_COALESCE_ABOVE_KEYS,
       usageSpillDir: env.usageSpillDir,
       // Retry the last usage write for a third of the grace period, then spill it to a file.
       usageCloseDeadlineMs: Math.min(5_000, (env.SHUTDOWN_GRACE_SECONDS * 1000) / 3),

@@ -35,6 +35,8 @@ const BAD: [name: string, value: string, expected: RegExp][] = [
   ["KEY_CACHE_STALE_SECONDS", "-5", /from 0 to 86400/],
   ["USAGE_SPILL_DIR", "  ", /directory path/],
   ["USAGE_FLUSH_INTERVAL_MS", "10", /from 50 to 1000/],
+  ["USAGE_COALESCE_ABOVE_KEYS", "-1", /whole number of keys from 0/],
+  ["USAGE_COALESCE_ABOVE_KEYS", "2k", /whole number of keys from 0/],
   ["USAGE_ANALYTICS", "sometimes", /true or false/],
   ["FAILED_AUTH_PER_MINUTE", "0", /whole number above 0/],
   ["WEBHOOK_ALLOWED_CIDRS", "10.0.0.0/99", /CIDR ranges/],

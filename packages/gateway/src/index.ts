@@ -17,6 +17,8 @@ export { extractCredential } from "./extract-credential.js";
 export { createAddressRecorder } from "./address-recorder.js";
 export { DEFAULT_SCOPE_RULES, scopeMapSchema, type ScopeRule } from "./scopes.js";
 export {
+  COALESCE_MS,
+  KEYS_PER_WRITE,
   createPostgresUsageSink,
   createUsageRecorder,
   type UsageSink,

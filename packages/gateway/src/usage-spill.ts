@@ -16,10 +16,14 @@ const PREFIX = "usage-";
 const SUFFIX = ".json";
 
 interface SpillFile {
-  version: 1;
+  /** 2 since cells are per hour and named `cells`; version 1 named its minute cells `minutes`. */
+  version: 1 | 2;
   /** The recorder's buffer as it stands: plain numbers and arrays only. */
   keys: KeyUsage[];
 }
+
+/** A key's usage as version 1 spilled it: its cells per minute, under `minutes`. */
+type SpilledUsage = KeyUsage & { minutes?: KeyUsage["cells"] };
 
 /** Requests held in some keys' usage. */
 export function requestsIn(keys: readonly KeyUsage[]): number {
@@ -33,7 +37,7 @@ export function requestsIn(keys: readonly KeyUsage[]): number {
  * Synchronous: it runs at shutdown, where nothing else is left to do.
  */
 export function spillUsage(dir: string, keys: readonly KeyUsage[]): string {
-  const content: SpillFile = { version: 1, keys: [...keys] };
+  const content: SpillFile = { version: 2, keys: [...keys] };
   mkdirSync(dir, { recursive: true });
   const name = `${PREFIX}${Date.now()}-${process.pid}-${randomBytes(4).toString("hex")}`;
   const temporary = path.join(dir, `${name}.tmp`);
@@ -79,10 +83,14 @@ export async function replaySpilledUsage(dir: string, sink: UsageSink): Promise<
     let written = 0;
     try {
       keys = (JSON.parse(await readFile(claimed, "utf8")) as SpillFile).keys;
-      // Files spilled before migration 0008 have no peak per minute cell: this process's own
-      // quota in that minute is the best known for it.
-      for (const usage of keys)
-        for (const cell of usage.minutes) cell.peakMinuteQuota ??= cell.quotaUsed;
+      for (const usage of keys as SpilledUsage[]) {
+        // Minute cells merge into days exactly as hour cells do.
+        usage.cells ??= usage.minutes ?? [];
+        delete usage.minutes;
+        // Files spilled before migration 0008 have no peak per minute cell: this process's own
+        // quota in that minute is the best known for it.
+        for (const cell of usage.cells) cell.peakMinuteQuota ??= cell.quotaUsed;
+      }
       // Bounded writes, as the recorder makes them (each one all or nothing).
       while (written < keys.length) {
         const chunk = keys.slice(written, written + KEYS_PER_WRITE);

@@ -49,6 +49,8 @@ export interface GatewayOptions {
   /** Namespace for the Redis counters (tests use a unique one per run). */
   redisKeyPrefix?: string;
   usageFlushIntervalMs?: number;
+  /** Keys waiting beyond which each key's usage is written once a minute (`coalesceAboveKeys`). */
+  usageCoalesceAboveKeys?: number;
   /**
    * Directory for usage that cannot be written at shutdown (replayed from it at start).
    * Unset: such counts are logged as lost.
@@ -148,6 +150,7 @@ export async function createGateway(options: GatewayOptions) {
     sink,
     spill: spillDir ? (buffer) => spillUsage(spillDir, buffer) : undefined,
     flushIntervalMs: options.usageFlushIntervalMs ?? 1_000,
+    coalesceAboveKeys: options.usageCoalesceAboveKeys,
     analytics: options.usageAnalytics ?? true,
     now: nowMs,
     log: options.log,

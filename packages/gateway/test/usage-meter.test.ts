@@ -134,10 +134,10 @@ describe("usage recorder", () => {
   it("keeps totals exact when the rollup buffer is full, and says so in the log", async () => {
     const k = await insertKey(database.db);
     const usage = recorder({ maxBufferedCells: 2 });
-    for (let minute = 0; minute < 5; minute++) {
+    for (let hour = 0; hour < 5; hour++) {
       usage.record({
         keyId: k.id,
-        atMs: at("2026-06-01T10:00:00Z") + minute * 60_000,
+        atMs: at("2026-06-01T10:00:00Z") + hour * 3_600_000,
         route: "/x",
         status: 200,
         latencyMs: 1,
@@ -217,7 +217,7 @@ describe("usage recorder", () => {
       lastUsedAtMs: at("2026-06-01T11:59:00Z"),
     });
     expect(
-      batch.keys[0]!.minutes.map((m) => [m.requests, tallyObject(m.byStatus), m.peakMinuteQuota]),
+      batch.keys[0]!.cells.map((m) => [m.requests, tallyObject(m.byStatus), m.peakMinuteQuota]),
     ).toEqual([
       [3, { "200": 1, "429": 2 }, 4],
       [1, { "200": 1 }, 1],
@@ -394,6 +394,97 @@ describe("usage recorder", () => {
       expect(day.peakMinuteQuota).toBe(Math.ceil(((i % 5) + 1) / 2));
       expect(day.rateLimitedByHour[10]).toBe(i % 5 === 4 ? 1 : 0);
     });
+    await usage.close();
+  });
+
+  it("with more keys waiting than one statement holds, writes each key once a minute at its own slot, spread out", async () => {
+    const ids = await insertManyKeys(database.db, `coalesce-${Date.now()}`, 120);
+    const sink = createPostgresUsageSink(database.db);
+    let clock = at("2026-06-01T12:00:00Z");
+    /** Keys written per tick; a tick whose write failed is "failed". */
+    let writtenNow: string[] = [];
+    let failNext = false;
+    const usage = createUsageRecorder({
+      sink: {
+        async write(batch) {
+          if (failNext) {
+            failNext = false;
+            throw Object.assign(new Error("refused"), { code: "ECONNREFUSED" });
+          }
+          await sink.write(batch);
+          writtenNow.push(...batch.keys.map((k) => k.keyId));
+        },
+        prune: () => Promise.resolve(),
+      },
+      coalesceAboveKeys: 50,
+      flushIntervalMs: 3_600_000,
+      now: () => clock,
+      log,
+    });
+    const use = (keyId: string) =>
+      usage.record({ keyId, atMs: clock, route: "/api/v1/iocs", status: 200, latencyMs: 2 });
+    ids.forEach(use);
+
+    // A minute of one-second ticks, every key used again after each: 120 keys waiting, so
+    // each is written when its slot comes, once in the minute.
+    const writes = new Map<string, number[]>();
+    const perTick: number[] = [];
+    let failedAt = -1;
+    for (let second = 1; second <= 60; second++) {
+      clock += 1_000;
+      writtenNow = [];
+      if (second === 20) failNext = true;
+      const written = await usage.flush("due");
+      if (!written) failedAt = second;
+      perTick.push(writtenNow.length);
+      for (const keyId of writtenNow) writes.set(keyId, [...(writes.get(keyId) ?? []), second]);
+      ids.forEach(use);
+    }
+    expect(failedAt).toBe(20);
+    // Every key once, whatever tick its slot fell on (the failed tick's keys at the next one).
+    expect([...writes.keys()].sort()).toEqual([...ids].sort());
+    for (const seconds of writes.values()) expect(seconds).toHaveLength(1);
+    // Spread over the minute, not all at once: about 2 a tick (a hash spreads them).
+    expect(perTick.filter((n) => n > 0).length).toBeGreaterThanOrEqual(30);
+    expect(Math.max(...perTick)).toBeLessThanOrEqual(20);
+    expect(perTick[19]).toBe(0);
+
+    // Each key's row holds what it had when its slot came (1 + the ticks before it), and
+    // last_used_at that moment; the rest is still in memory.
+    const stored = async () =>
+      new Map(
+        (
+          await database.db
+            .select({ id: apiKeys.id, total: apiKeys.totalRequests, last: apiKeys.lastUsedAt })
+            .from(apiKeys)
+            .where(sql`${apiKeys.id} in ${ids}`)
+        ).map((row) => [row.id, row] as const),
+      );
+    const start = at("2026-06-01T12:00:00Z");
+    for (const [keyId, row] of await stored()) {
+      const second = writes.get(keyId)![0]!;
+      expect(row.total).toBe(second);
+      expect(row.last!.getTime()).toBe(start + (second - 1) * 1_000);
+    }
+    expect(usage.pendingRequests).toBe(
+      120 * 61 - [...writes.values()].reduce((n, [s]) => n + s!, 0),
+    );
+
+    // A graceful flush writes everything held: every key's 61 requests, in its day row too.
+    expect(await usage.flush()).toBe(true);
+    expect(usage.pendingKeys).toBe(0);
+    for (const row of (await stored()).values()) expect(row.total).toBe(61);
+    const days = await database.db
+      .select({ requests: usageDays.requests })
+      .from(usageDays)
+      .where(sql`${usageDays.keyId} in ${ids}`);
+    expect(days.map((d) => d.requests)).toEqual(ids.map(() => 61));
+
+    // With no more keys waiting than the threshold, a tick writes them all at once.
+    writtenNow = [];
+    ids.slice(0, 50).forEach(use);
+    expect(await usage.flush("due")).toBe(true);
+    expect(writtenNow).toHaveLength(50);
     await usage.close();
   });
 
