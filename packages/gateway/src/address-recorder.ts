@@ -1,6 +1,7 @@
 import { isDatabaseUnavailable, queryRows, sql, type Database } from "@repo/db";
 import { safeError, writeAlertEvents } from "@repo/core";
 import ipaddr from "ipaddr.js";
+import { nextSlot, slotPhase } from "./write-slots.js";
 
 /** Rows kept per key in `api_key_addresses`: the most recently seen. */
 export const MAX_ADDRESSES_PER_KEY = 100;
@@ -19,8 +20,10 @@ const MAX_BUFFERED_KEYS = 200_000;
 export const ADDRESSES_PER_WRITE = 2_000;
 /**
  * How often an address this process has written is written again while it stays in use:
- * its count and last sighting reach the database within a minute, not a second. A new
- * address (it may raise `key.new_address`) is written at the next tick. Measured on flushes
+ * its count and last sighting reach the database within a minute or so, not a second, at
+ * the key's slot in the minute (see write-slots.ts), so addresses first written together are
+ * not all rewritten together a minute later. A new address (it may raise `key.new_address`)
+ * is written at the next tick. Measured on flushes
  * of 20,000 keys, rewriting each key's address every second cost PostgreSQL 11-18 µs of CPU
  * per key, beside 20-30 µs for its usage; with 100,000 keys in rotation the two writes ran
  * back to back and the usage fell behind.
@@ -38,6 +41,8 @@ interface Seen {
   requests: number;
   /** When this process last wrote it (0: not yet, or its last write failed). */
   writtenMs: number;
+  /** When it is written again if used meanwhile (0: at the next tick). */
+  rewriteAtMs: number;
 }
 
 /** Adds what `from` saw into `into`. */
@@ -110,29 +115,44 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
       for (const [raw, old] of byAddress) if (old.requests === 0) byAddress.delete(raw);
     }
     if (byAddress.size < MAX_BUFFERED_PER_KEY) {
-      byAddress.set(rawAddress, { firstMs: atMs, lastMs: atMs, requests: 1, writtenMs: 0 });
+      byAddress.set(rawAddress, {
+        firstMs: atMs,
+        lastMs: atMs,
+        requests: 1,
+        writtenMs: 0,
+        rewriteAtMs: 0,
+      });
     } else dropped++;
   }
 
   /**
    * Takes what is due out of the buffer, as copies: every unwritten count, or (`due`) only
-   * addresses not written in the last `KNOWN_ADDRESS_WRITE_MS`. The buffered entries are
-   * marked written now; those with nothing new since a write that long ago are dropped.
+   * new addresses and those whose rewrite is due. The buffered entries are marked written
+   * now, with their next rewrite at the key's first slot at least half a period away (so a
+   * key used all along is rewritten once a period); those with nothing new since a write
+   * `KNOWN_ADDRESS_WRITE_MS` ago are dropped.
    */
   function take(nowMs: number, scope: "due" | "everything"): Batch {
     const out: Batch = new Map();
     for (const [keyId, byAddress] of buffer) {
       let taken: Map<string, Seen> | undefined;
+      let rewriteAtMs = 0;
       for (const [raw, seen] of byAddress) {
-        const recent = seen.writtenMs > 0 && nowMs - seen.writtenMs < KNOWN_ADDRESS_WRITE_MS;
         if (seen.requests === 0) {
+          const recent = seen.writtenMs > 0 && nowMs - seen.writtenMs < KNOWN_ADDRESS_WRITE_MS;
           if (!recent) byAddress.delete(raw);
-        } else if (!recent || scope === "everything") {
+        } else if (nowMs >= seen.rewriteAtMs || scope === "everything") {
           (taken ??= new Map()).set(raw, { ...seen });
+          rewriteAtMs ||= nextSlot(
+            nowMs + KNOWN_ADDRESS_WRITE_MS / 2,
+            slotPhase(keyId, KNOWN_ADDRESS_WRITE_MS),
+            KNOWN_ADDRESS_WRITE_MS,
+          );
           seen.requests = 0;
           seen.firstMs = Infinity;
           seen.lastMs = -Infinity;
           seen.writtenMs = nowMs;
+          seen.rewriteAtMs = rewriteAtMs;
         }
       }
       if (taken) out.set(keyId, taken);
@@ -151,10 +171,11 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
       }
       for (const [raw, seen] of byAddress) {
         const now = into.get(raw);
-        if (!now) into.set(raw, { ...seen, writtenMs: 0 });
+        if (!now) into.set(raw, { ...seen, writtenMs: 0, rewriteAtMs: 0 });
         else {
           addSeen(now, seen);
           now.writtenMs = 0;
+          now.rewriteAtMs = 0;
         }
       }
     }

@@ -8,6 +8,7 @@ import {
   createAddressRecorder,
 } from "../src/address-recorder.js";
 import { createPostgresUsageSink, createUsageRecorder } from "../src/usage-meter.js";
+import { nextSlot, slotPhase } from "../src/write-slots.js";
 import { insertManyKeys } from "./helpers.js";
 
 /** The address recorder writing real rows (PGlite, or Postgres with TEST_DATABASE_URL). */
@@ -113,9 +114,9 @@ describe("address recorder", () => {
     expect(calls.transactions).toBe(4);
   });
 
-  it("writes a new address at the next tick and a known one at most once a minute, losing no count", async () => {
+  it("writes a new address at the next tick and a known one at its key's slot once a minute, losing no count", async () => {
     const [keyId] = await insertManyKeys(database.db, "known-address", 1);
-    const { db, calls } = observed(database.db, [6]);
+    const { db, calls } = observed(database.db, [7]);
     const addresses = createAddressRecorder({ db, log });
     const t0 = Date.parse("2026-12-01T10:00:00Z");
 
@@ -138,36 +139,98 @@ describe("address recorder", () => {
       "192.0.2.2": [1, t0 + 4_000, t0 + 4_000],
     });
 
-    // A minute after its last write the known address's three requests are written.
-    expect(await addresses.flush(t0 + 1_000 + KNOWN_ADDRESS_WRITE_MS, "due")).toBe(true);
+    // The known address's three requests are written at the key's slot in the minute, half a
+    // minute to a minute and a half after its last write: not a millisecond before.
+    const slot = (afterMs: number) =>
+      nextSlot(afterMs, slotPhase(keyId!, KNOWN_ADDRESS_WRITE_MS), KNOWN_ADDRESS_WRITE_MS);
+    const rewrite = slot(t0 + 1_000 + KNOWN_ADDRESS_WRITE_MS / 2);
+    expect(await addresses.flush(rewrite - 1, "due")).toBe(true);
+    expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([1, t0, t0]);
+    expect(await addresses.flush(rewrite, "due")).toBe(true);
     expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([4, t0, t0 + 2_002]);
     expect(addresses.pending).toBe(0);
 
+    // Used all along, it is rewritten at the same slot a minute later, not before.
+    addresses.record(keyId!, "192.0.2.1", rewrite + 1);
+    expect(await addresses.flush(rewrite + KNOWN_ADDRESS_WRITE_MS - 1, "due")).toBe(true);
+    expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([4, t0, t0 + 2_002]);
+    expect(await addresses.flush(rewrite + KNOWN_ADDRESS_WRITE_MS, "due")).toBe(true);
+    expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([5, t0, rewrite + 1]);
+
     // Idle for a minute after their last write, both are forgotten (memory returns)...
     expect(addresses.tracked).toBe(1);
-    await addresses.flush(t0 + 5_000 + 2 * KNOWN_ADDRESS_WRITE_MS, "due");
+    await addresses.flush(rewrite + 2 * KNOWN_ADDRESS_WRITE_MS, "due");
     expect(addresses.tracked).toBe(0);
     // ...and written at the next tick when seen again.
     const t1 = t0 + 10 * KNOWN_ADDRESS_WRITE_MS;
     addresses.record(keyId!, "192.0.2.1", t1);
     await addresses.flush(t1 + 1_000, "due");
-    expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([5, t0, t1]);
+    expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([6, t0, t1]);
 
     // An explicit flush (tests, shutdown) writes everything at once.
     addresses.record(keyId!, "192.0.2.1", t1 + 2_000);
     expect(await addresses.flush(t1 + 3_000)).toBe(true);
-    expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([6, t0, t1 + 2_000]);
+    expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([7, t0, t1 + 2_000]);
 
-    // A write that fails (the 6th transaction) keeps its count, retried at the next tick
+    // A write that fails (the 7th transaction) keeps its count, retried at the next tick
     // though the address was written less than a minute ago.
     addresses.record(keyId!, "192.0.2.1", t1 + 4_000);
     expect(await addresses.flush(t1 + 5_000)).toBe(false);
     addresses.record(keyId!, "192.0.2.1", t1 + 5_500);
     expect(await addresses.flush(t1 + 6_000, "due")).toBe(true);
-    expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([8, t0, t1 + 5_500]);
-    expect(calls.transactions).toBe(7);
+    expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([9, t0, t1 + 5_500]);
+    expect(calls.transactions).toBe(8);
     // Two addresses, each first seen on the key's first day: no new-address alert.
     expect(await alertsFor(keyId!)).toEqual([]);
+  });
+
+  it("addresses first written together are rewritten spread over the minute, not together", async () => {
+    const ids = await insertManyKeys(database.db, "address-spread", 120);
+    const addresses = createAddressRecorder({ db: database.db, log });
+    const t0 = Date.parse("2026-12-01T10:00:00Z");
+    const stored = async () =>
+      new Map(
+        (
+          await queryRows<{ key_id: string; requests: string }>(
+            database.db,
+            sql`select key_id, requests from api_key_addresses
+                 where key_id = any(${`{${ids.join(",")}}`}::uuid[])`,
+          )
+        ).map((row) => [row.key_id, Number(row.requests)] as const),
+      );
+    for (const keyId of ids) addresses.record(keyId, "192.0.2.1", t0);
+    expect(await addresses.flush(t0 + 1_000, "due")).toBe(true);
+    expect([...(await stored()).values()]).toEqual(ids.map(() => 1));
+
+    // Every key used every second for a minute and a half: each is rewritten at its slot.
+    const rewrittenAt = new Map<string, number[]>();
+    const perTick: number[] = [];
+    let before = await stored();
+    for (let second = 2; second <= 92; second++) {
+      for (const keyId of ids) addresses.record(keyId, "192.0.2.1", t0 + second * 1_000 - 500);
+      expect(await addresses.flush(t0 + second * 1_000, "due")).toBe(true);
+      const now = await stored();
+      let written = 0;
+      for (const keyId of ids) {
+        if (now.get(keyId) === before.get(keyId)) continue;
+        written++;
+        rewrittenAt.set(keyId, [...(rewrittenAt.get(keyId) ?? []), second]);
+      }
+      perTick.push(written);
+      before = now;
+    }
+    expect(rewrittenAt.size).toBe(ids.length);
+    for (const [first, ...later] of rewrittenAt.values()) {
+      expect(first).toBeGreaterThanOrEqual(31);
+      expect(first).toBeLessThanOrEqual(91);
+      // Then a minute after, at the same slot.
+      expect(later).toEqual(first! + 60 <= 92 ? [first! + 60] : []);
+    }
+    // About 2 a second: spread by the keys' ids, not all 120 at second 61.
+    expect(perTick.filter((n) => n > 0).length).toBeGreaterThanOrEqual(30);
+    expect(Math.max(...perTick)).toBeLessThanOrEqual(20);
+    await addresses.flush(t0 + 93_000);
+    expect([...(await stored()).values()]).toEqual(ids.map(() => 92));
   });
 
   it("a key used from many addresses keeps recording new ones once its known ones fill the buffer", async () => {
