@@ -52,6 +52,15 @@ interface Entry {
 
 /** Hashes per lookup query: bounds the statement however many first lookups arrive at once. */
 const MAX_HASHES_PER_QUERY = 1_000;
+/**
+ * Lookup queries in flight at once: the data plane's pool has two connections. While both
+ * are busy, first lookups gather into the next batch instead of each turn's few queueing in
+ * the pool as queries of their own, so under a wave of new keys the batches grow with the
+ * load. A batch waits at most `MAX_BATCH_WAIT_MS` for a slot; then it goes to the pool, whose
+ * own bounded wait applies (a slow database must not hold lookups past the 2 s budget).
+ */
+const MAX_BATCHES_IN_FLIGHT = 2;
+const MAX_BATCH_WAIT_MS = 25;
 
 interface Waiter {
   promise: Promise<KeyRecord | null>;
@@ -77,6 +86,10 @@ export function createKeyCache(options: KeyCacheOptions) {
   const loading = new Map<string, Promise<KeyRecord | null>>();
   /** First lookups waiting for the next batch (several per hash only across an invalidation). */
   let queued: Map<string, Waiter[]> | null = null;
+  let inFlight = 0;
+  /** A start of the queued batch is scheduled (next turn, or when its wait runs out). */
+  let scheduled = false;
+  let waitTimer: NodeJS.Timeout | undefined;
   // Bumped on every invalidation: a load that started before it must not store what it read.
   let generation = 0;
 
@@ -99,10 +112,38 @@ export function createKeyCache(options: KeyCacheOptions) {
     }
   }
 
-  /** One query per chunk for everything queued in this turn of the event loop. */
+  /** Starts the queued batch at the next turn if a slot is free, else once one is (or waited long enough). */
+  function schedule() {
+    if (!queued || scheduled) return;
+    if (inFlight < MAX_BATCHES_IN_FLIGHT) {
+      scheduled = true;
+      clearTimeout(waitTimer);
+      waitTimer = undefined;
+      setImmediate(() => void runBatch());
+    } else {
+      waitTimer ??= setTimeout(() => {
+        waitTimer = undefined;
+        if (queued && !scheduled) void runBatch();
+      }, MAX_BATCH_WAIT_MS);
+    }
+  }
+
+  /** One query per chunk for everything queued since the last batch started. */
   async function runBatch() {
-    const batch = queued!;
+    scheduled = false;
+    const batch = queued;
+    if (!batch) return;
     queued = null;
+    inFlight++;
+    try {
+      await queryBatch(batch);
+    } finally {
+      inFlight--;
+      schedule();
+    }
+  }
+
+  async function queryBatch(batch: Map<string, Waiter[]>) {
     const started = generation;
     const hashes = [...batch.keys()];
     for (let i = 0; i < hashes.length; i += MAX_HASHES_PER_QUERY) {
@@ -159,7 +200,7 @@ export function createKeyCache(options: KeyCacheOptions) {
       if (pending) return pending;
       if (!queued) {
         queued = new Map();
-        setImmediate(() => void runBatch());
+        schedule();
       }
       let waiters = queued.get(hash);
       if (!waiters) queued.set(hash, (waiters = []));

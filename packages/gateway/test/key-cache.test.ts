@@ -105,6 +105,72 @@ describe("first lookups", () => {
     expect(records.filter((r) => r !== null).map((r) => r.id)).toEqual([real.id]);
   });
 
+  /** `counted`, with every select's result held back until `open` is called. */
+  function gated() {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const hold = <T extends object>(target: T, next: string[]): T =>
+      new Proxy(target, {
+        get(object, property, receiver) {
+          const value = Reflect.get(object, property, receiver) as unknown;
+          if (typeof value !== "function") return value;
+          if (property === "then" && next.length === 0) {
+            return (resolve: (v: unknown) => void, reject: (e: unknown) => void) =>
+              gate.then(() =>
+                (value as PromiseLike<unknown>["then"]).call(object, resolve, reject),
+              );
+          }
+          if (property !== next[0]) return value;
+          return (...args: unknown[]) =>
+            hold((value as (...a: unknown[]) => object).apply(object, args), next.slice(1));
+        },
+      });
+    return { db: hold(counted, ["select", "from", "where"]), open };
+  }
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+  it("while two lookup queries are in flight, first lookups of later turns gather into one batch", async () => {
+    const { db, open } = gated();
+    const cache = createKeyCache({ db, ttlMs: 60_000, now: Date.now });
+    const real = await insertKey(database.db);
+    const before = selects;
+    const first = [cache.load(hashKey(generateKey().key))];
+    await turn();
+    first.push(cache.load(hashKey(generateKey().key)));
+    await turn();
+    expect(selects - before).toBe(2);
+    // Ten more turns of first lookups while both are held: none of them queries yet.
+    const later: Promise<unknown>[] = [];
+    for (let i = 0; i < 10; i++) {
+      later.push(cache.load(i === 4 ? real.hash : hashKey(generateKey().key)));
+      await turn();
+    }
+    expect(selects - before).toBe(2);
+    open();
+    const answers = await Promise.all([...first, ...later]);
+    expect(selects - before).toBe(3);
+    expect(answers.map((record) => (record as { id: string } | null)?.id ?? null)).toEqual([
+      ...Array(6).fill(null),
+      real.id,
+      ...Array(5).fill(null),
+    ]);
+  });
+
+  it("a lookup waits only a moment for a free slot, then queries anyway (the pool bounds the rest)", async () => {
+    const { db, open } = gated();
+    const cache = createKeyCache({ db, ttlMs: 60_000, now: Date.now });
+    const before = selects;
+    const loads = [cache.load(hashKey(generateKey().key))];
+    await turn();
+    loads.push(cache.load(hashKey(generateKey().key)));
+    await turn();
+    loads.push(cache.load(hashKey(generateKey().key)));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(selects - before).toBe(3);
+    open();
+    expect(await Promise.all(loads)).toEqual([null, null, null]);
+  });
+
   it("a lookup that was in flight when the key changed does not cache the old record", async () => {
     const cache = createKeyCache({ db: counted, ttlMs: 60_000, now: Date.now });
     const k = await insertKey(database.db);
