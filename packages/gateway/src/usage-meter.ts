@@ -185,14 +185,15 @@ export interface UsageRecorderOptions {
    * `keysPerWrite`), each key's usage is written once per `coalesceMs` instead of every tick,
    * at a slot of its own in that period, so the writes stay spread evenly. With 100,000 keys in
    * rotation each row then folds about a minute of a key's requests instead of one or two:
-   * the database's work per request falls about tenfold, and totals, `last_used_at` and
-   * rollups trail by up to `coalesceMs`. A graceful shutdown still writes everything.
+   * PostgreSQL's CPU per request fell from 40 to 8 µs in the `scale` bench, and totals,
+   * `last_used_at` and rollups trail by up to `coalesceMs`. A graceful shutdown still writes
+   * everything.
    */
   coalesceAboveKeys?: number;
   /** See `coalesceAboveKeys` (default `COALESCE_MS`, a minute). */
   coalesceMs?: number;
   /**
-   * Hour cells held at most (default 400,000, about 140 MB), as while the database is
+   * Hour cells held at most (default 400,000, a few hundred bytes each), as while the database is
    * unreachable; past it, key totals are still kept. Coalescing holds every active key's cell
    * for up to a minute, and two of them just after the hour: room for 200,000 active keys.
    */
@@ -440,7 +441,7 @@ export function createUsageRecorder(options: UsageRecorderOptions) {
   /**
    * What a flush takes out of the buffer: everything, or, when coalescing (a tick with more
    * than `coalesceAboveKeys` keys waiting), the keys whose slot has come. A scan of the
-   * buffer: about 2 ms a tick at 100,000 keys.
+   * buffer: about 5 ms a tick at 100,000 keys (profiled), 0.3 µs a request there.
    */
   function take(scope: "due" | "everything"): KeyUsage[] {
     if (scope === "everything" || buffer.size <= coalesceAboveKeys) {
