@@ -136,8 +136,14 @@ async function run(server: BenchServer, bench: BenchContext) {
   console.log(
     `cold: ${MOST.toLocaleString("en")} first lookups at ${coldRate.toFixed(0)} keys/s = ${(coldRate / warmMost).toFixed(2)}× the warm ${MOST.toLocaleString("en")}-key rate (goal ≥ 0.3×: ${coldRate / warmMost >= 0.3 ? "PASS" : "MISS"}); ${cold.failures} non-2xx`,
   );
+  // CPU per request before and after: whether a slower "after" is this process or the
+  // machine (PostgreSQL vacuuming what the load updated, or another tenant).
+  const cpu = (samples: Sample[]) => {
+    const m = summarize(samples);
+    return `server ${m.serverCpuUs.toFixed(1)}, PostgreSQL ${m.databaseCpuUs.toFixed(1)}`;
+  };
   console.log(
-    `1 key before the 100,000-key load ${rate(firstOneKey).toFixed(0)} req/s, after it ${rate(afterOneKey).toFixed(0)} req/s (${(rate(afterOneKey) / rate(firstOneKey)).toFixed(2)}×), measured once the usage writes had caught up: ${(drained.ms / 1000).toFixed(1)} s after the load (${drained.pendingKeys.toLocaleString("en")} keys were waiting besides the flush in flight)`,
+    `1 key before the 100,000-key load ${rate(firstOneKey).toFixed(0)} req/s, after it ${rate(afterOneKey).toFixed(0)} req/s (${(rate(afterOneKey) / rate(firstOneKey)).toFixed(2)}×), measured once the usage writes had caught up: ${(drained.ms / 1000).toFixed(1)} s after the load (${drained.pendingKeys.toLocaleString("en")} keys were waiting besides the flush in flight); CPU µs per request before: ${cpu(firstOneKey)}; after: ${cpu(afterOneKey)}`,
   );
   console.log(
     `server memory: RSS ${mb(before.rss)} before, ${mb(loaded.rss)} with ${loaded.cachedKeys.toLocaleString("en")} keys cached, ${mb(after.rss)} after the load; heap ${mb(before.heapUsed)} → ${mb(loaded.heapUsed)} → ${mb(after.heapUsed)}`,

@@ -140,13 +140,15 @@ describe("address recorder", () => {
     });
 
     // The known address's three requests are written at the key's slot in the minute, half a
-    // minute to a minute and a half after its last write: not a millisecond before.
+    // minute to a minute and a half after its last write: not a millisecond before, and by
+    // the first tick after that slot's second.
     const slot = (afterMs: number) =>
       nextSlot(afterMs, slotPhase(keyId!, KNOWN_ADDRESS_WRITE_MS), KNOWN_ADDRESS_WRITE_MS);
+    const secondAfter = (ms: number) => Math.floor(ms / 1_000) * 1_000 + 1_000;
     const rewrite = slot(t0 + 1_000 + KNOWN_ADDRESS_WRITE_MS / 2);
     expect(await addresses.flush(rewrite - 1, "due")).toBe(true);
     expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([1, t0, t0]);
-    expect(await addresses.flush(rewrite, "due")).toBe(true);
+    expect(await addresses.flush(secondAfter(rewrite), "due")).toBe(true);
     expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([4, t0, t0 + 2_002]);
     expect(addresses.pending).toBe(0);
 
@@ -154,12 +156,12 @@ describe("address recorder", () => {
     addresses.record(keyId!, "192.0.2.1", rewrite + 1);
     expect(await addresses.flush(rewrite + KNOWN_ADDRESS_WRITE_MS - 1, "due")).toBe(true);
     expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([4, t0, t0 + 2_002]);
-    expect(await addresses.flush(rewrite + KNOWN_ADDRESS_WRITE_MS, "due")).toBe(true);
+    expect(await addresses.flush(secondAfter(rewrite + KNOWN_ADDRESS_WRITE_MS), "due")).toBe(true);
     expect((await storedFor(keyId!))["192.0.2.1"]).toEqual([5, t0, rewrite + 1]);
 
     // Idle for a minute after their last write, both are forgotten (memory returns)...
     expect(addresses.tracked).toBe(1);
-    await addresses.flush(rewrite + 2 * KNOWN_ADDRESS_WRITE_MS, "due");
+    await addresses.flush(secondAfter(rewrite + 2 * KNOWN_ADDRESS_WRITE_MS), "due");
     expect(addresses.tracked).toBe(0);
     // ...and written at the next tick when seen again.
     const t1 = t0 + 10 * KNOWN_ADDRESS_WRITE_MS;
@@ -231,6 +233,35 @@ describe("address recorder", () => {
     expect(Math.max(...perTick)).toBeLessThanOrEqual(20);
     await addresses.flush(t0 + 93_000);
     expect([...(await stored()).values()]).toEqual(ids.map(() => 92));
+  });
+
+  it("a key used all along is rewritten once a minute for as long as it is used, then forgotten", async () => {
+    const [keyId] = await insertManyKeys(database.db, "address-minutes", 1);
+    const addresses = createAddressRecorder({ db: database.db, log });
+    const t0 = Date.parse("2026-12-01T10:00:00Z");
+    const requests = async () => (await storedFor(keyId!))["192.0.2.9"]?.[0] ?? 0;
+    let last = 0;
+    const writes: number[] = [];
+    // Six minutes of one request a second, each followed by a tick.
+    for (let second = 0; second < 360; second++) {
+      addresses.record(keyId!, "192.0.2.9", t0 + second * 1_000);
+      await addresses.flush(t0 + second * 1_000 + 500, "due");
+      const now = await requests();
+      if (now !== last) writes.push(second);
+      last = now;
+    }
+    // Written at once (a new address), then once a minute at the key's slot.
+    expect(writes[0]).toBe(0);
+    const gaps = writes.slice(1).map((s, i) => s - writes[i]!);
+    expect(gaps.slice(1)).toEqual(gaps.slice(1).map(() => 60));
+    expect(writes.length).toBeGreaterThanOrEqual(6);
+    // Unused from then on: forgotten within two minutes, and everything it did was written.
+    await addresses.flush(t0 + 361_000);
+    expect(await requests()).toBe(360);
+    for (let second = 361; second < 361 + 130; second++) {
+      await addresses.flush(t0 + second * 1_000, "due");
+    }
+    expect(addresses.tracked).toBe(0);
   });
 
   it("a key used from many addresses keeps recording new ones once its known ones fill the buffer", async () => {
