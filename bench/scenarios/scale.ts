@@ -137,10 +137,11 @@ async function run(server: BenchServer, bench: BenchContext) {
     `cold: ${MOST.toLocaleString("en")} first lookups at ${coldRate.toFixed(0)} keys/s = ${(coldRate / warmMost).toFixed(2)}× the warm ${MOST.toLocaleString("en")}-key rate (goal ≥ 0.3×: ${coldRate / warmMost >= 0.3 ? "PASS" : "MISS"}); ${cold.failures} non-2xx`,
   );
   // CPU per request before and after: whether a slower "after" is this process or the
-  // machine (PostgreSQL vacuuming what the load updated, or another tenant).
+  // machine (PostgreSQL vacuuming what the load updated, or another tenant slowing every
+  // process alike: the load generator does the same work before and after).
   const cpu = (samples: Sample[]) => {
     const m = summarize(samples);
-    return `server ${m.serverCpuUs.toFixed(1)}, PostgreSQL ${m.databaseCpuUs.toFixed(1)}`;
+    return `server ${m.serverCpuUs.toFixed(1)}, PostgreSQL ${m.databaseCpuUs.toFixed(1)}, load generator ${m.clientCpuUs.toFixed(1)}`;
   };
   console.log(
     `1 key before the 100,000-key load ${rate(firstOneKey).toFixed(0)} req/s, after it ${rate(afterOneKey).toFixed(0)} req/s (${(rate(afterOneKey) / rate(firstOneKey)).toFixed(2)}×), measured once the usage writes had caught up: ${(drained.ms / 1000).toFixed(1)} s after the load (${drained.pendingKeys.toLocaleString("en")} keys were waiting besides the flush in flight); CPU µs per request before: ${cpu(firstOneKey)}; after: ${cpu(afterOneKey)}`,
