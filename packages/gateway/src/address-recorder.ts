@@ -155,7 +155,8 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
 
   /**
    * Takes what is due out of the buffer, as copies: every unwritten count, or (`due`) only
-   * new addresses and those whose rewrite is due, from the keys `fresh` and the wheel name.
+   * new addresses and those whose rewrite is due, of the keys in `fresh` and those the wheel
+   * books for a second that has passed.
    * The entries taken are marked written now, with their next rewrite at the key's first
    * slot at least half a period away (so a key used all along is rewritten once a period);
    * those with nothing new since a write `KNOWN_ADDRESS_WRITE_MS` ago are dropped, and a key
@@ -165,6 +166,7 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
     const out: Batch = new Map();
     if (scope === "everything") {
       for (const [keyId, byAddress] of buffer) visit(keyId, byAddress, nowMs, true, out);
+      fresh = [];
       return out;
     }
     const keys = fresh;

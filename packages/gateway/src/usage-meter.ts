@@ -318,7 +318,8 @@ function mergeUsage(target: KeyUsage, source: KeyUsage) {
 }
 
 /**
- * Aggregates usage in memory and writes it every `flushIntervalMs` and on `close` (graceful
+ * Aggregates usage in memory and writes it every `flushIntervalMs` (each key once per
+ * `coalesceMs` while more than `coalesceAboveKeys` keys wait) and on `close` (graceful
  * shutdown), in batches of `KEYS_PER_WRITE` keys, one after the other; a flush never starts
  * while the previous one is still writing. A failed write puts its batch and the ones after
  * it back and is retried on the next tick, so a database outage delays counts instead of
