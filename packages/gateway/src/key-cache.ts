@@ -112,7 +112,10 @@ export function createKeyCache(options: KeyCacheOptions) {
     }
   }
 
-  /** Starts the queued batch at the next turn if a slot is free, else once one is (or waited long enough). */
+  /**
+   * Starts the queued batch at the next turn if fewer than `MAX_BATCHES_IN_FLIGHT` are
+   * running; otherwise when one finishes, or after `MAX_BATCH_WAIT_MS` at the latest.
+   */
   function schedule() {
     if (!queued || scheduled) return;
     if (inFlight < MAX_BATCHES_IN_FLIGHT) {
