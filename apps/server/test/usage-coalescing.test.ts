@@ -39,8 +39,8 @@ it("holds a key's usage until its slot in the minute, then writes all of it; a f
   };
 
   for (let i = 0; i < 3; i++) await use();
-  // Ten flush ticks at the same moment: the key's slot (somewhere in the next minute) has not
-  // come, so nothing is written (unless the slot is this very millisecond: 1 in 60,000).
+  // Ten flush ticks at the same moment: the key's slot (its first one after this moment,
+  // somewhere in the next minute) has not come, so nothing is written.
   await ticks(10);
   expect(test.app.gateway.usage.pendingRequests).toBe(3);
   expect(await stored()).toBe(0);

@@ -395,7 +395,9 @@ export function createUsageRecorder(options: UsageRecorderOptions) {
         requests: 1,
         lastUsedAtMs: event.atMs,
         cells: [],
-        dueAtMs: nextSlot(event.atMs, slotPhase(event.keyId, coalesceMs), coalesceMs),
+        // The first slot strictly after this use: a key used at the very millisecond of
+        // the slot its write just took waits a period, not one tick (it was written twice).
+        dueAtMs: nextSlot(event.atMs + 1, slotPhase(event.keyId, coalesceMs), coalesceMs),
       };
       buffer.set(event.keyId, usage);
     }

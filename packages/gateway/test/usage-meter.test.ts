@@ -12,6 +12,7 @@ import {
   type UsageBatch,
 } from "../src/usage-meter.js";
 import { replaySpilledUsage } from "../src/usage-spill.js";
+import { nextSlot, slotPhase } from "../src/write-slots.js";
 import { insertKey, insertManyKeys } from "./helpers.js";
 
 /** The batched usage recorder writing real rollups (PGlite, or Postgres with TEST_DATABASE_URL). */
@@ -425,6 +426,19 @@ describe("usage recorder", () => {
       usage.record({ keyId, atMs: clock, route: "/api/v1/iocs", status: 200, latencyMs: 2 });
     ids.forEach(use);
 
+    // The tick each key's slot falls on: the first whole second at or after it (its first
+    // slot strictly after the first use, at 12:00:00).
+    const start = clock;
+    const slotTick = new Map(
+      ids.map((id) => [
+        id,
+        Math.ceil((nextSlot(start + 1, slotPhase(id, 60_000), 60_000) - start) / 1_000),
+      ]),
+    );
+    // A write refused from the first tick from 20 on that has a key to write (ids are random,
+    // so which tick that is varies).
+    const failTick = Math.min(...[...slotTick.values()].filter((tick) => tick >= 20));
+
     // A minute of one-second ticks, every key used again after each: 120 keys waiting, so
     // each is written when its slot comes, once in the minute.
     const writes = new Map<string, number[]>();
@@ -440,14 +454,17 @@ describe("usage recorder", () => {
       for (const keyId of writtenNow) writes.set(keyId, [...(writes.get(keyId) ?? []), second]);
       ids.forEach(use);
     }
-    expect(failedAt).toBe(20);
-    // Every key once, whatever tick its slot fell on (the failed tick's keys at the next one).
-    expect([...writes.keys()].sort()).toEqual([...ids].sort());
-    for (const seconds of writes.values()) expect(seconds).toHaveLength(1);
+    expect(failedAt).toBe(failTick);
+    expect(perTick[failTick - 1]).toBe(0);
+    // Every key exactly once, at its slot's tick; the failed tick's keys at the next one.
+    expect(failTick).toBeLessThan(60);
+    for (const id of ids) {
+      const tick = slotTick.get(id)!;
+      expect(writes.get(id)).toEqual([tick === failTick ? tick + 1 : tick]);
+    }
     // Spread over the minute, not all at once: about 2 a tick (a hash spreads them).
     expect(perTick.filter((n) => n > 0).length).toBeGreaterThanOrEqual(30);
     expect(Math.max(...perTick)).toBeLessThanOrEqual(20);
-    expect(perTick[19]).toBe(0);
 
     // Each key's row holds what it had when its slot came (1 + the ticks before it), and
     // last_used_at that moment; the rest is still in memory.
@@ -460,7 +477,6 @@ describe("usage recorder", () => {
             .where(sql`${apiKeys.id} in ${ids}`)
         ).map((row) => [row.id, row] as const),
       );
-    const start = at("2026-06-01T12:00:00Z");
     for (const [keyId, row] of await stored()) {
       const second = writes.get(keyId)![0]!;
       expect(row.total).toBe(second);
@@ -485,6 +501,50 @@ describe("usage recorder", () => {
     ids.slice(0, 50).forEach(use);
     expect(await usage.flush("due")).toBe(true);
     expect(writtenNow).toHaveLength(50);
+    await usage.close();
+  });
+
+  it("a key used at the very millisecond of its slot, just after its write, waits a whole period", async () => {
+    // The slot falls on whole milliseconds of the clock; ticks too. A use stamped with the
+    // same millisecond as the tick that wrote the key must not be due again at the next tick.
+    const keyId = "3f0c6a52-9d1e-4b7a-8c25-5e1f0a9b7d64";
+    const written: number[] = [];
+    let clock = at("2026-06-01T12:00:00Z");
+    const usage = createUsageRecorder({
+      sink: {
+        write(batch) {
+          written.push(...batch.keys.map(() => clock));
+          return Promise.resolve();
+        },
+        prune: () => Promise.resolve(),
+      },
+      coalesceAboveKeys: 0,
+      flushIntervalMs: 3_600_000,
+      now: () => clock,
+      log,
+    });
+    const use = () =>
+      usage.record({
+        keyId,
+        atMs: clock,
+        route: "/api/v1/iocs",
+        status: 200,
+        latencyMs: 2,
+      });
+    const slot = nextSlot(clock + 1, slotPhase(keyId, 60_000), 60_000);
+    use();
+    clock = slot;
+    expect(await usage.flush("due")).toBe(true);
+    expect(written).toEqual([slot]);
+    use();
+    for (let tick = 1; tick < 60; tick++) {
+      clock = slot + tick * 1_000;
+      await usage.flush("due");
+    }
+    expect(written).toEqual([slot]);
+    clock = slot + 60_000;
+    await usage.flush("due");
+    expect(written).toEqual([slot, slot + 60_000]);
     await usage.close();
   });
 
