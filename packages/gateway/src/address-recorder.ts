@@ -1,7 +1,7 @@
 import { isDatabaseUnavailable, queryRows, sql, type Database } from "@repo/db";
 import { safeError, writeAlertEvents } from "@repo/core";
 import ipaddr from "ipaddr.js";
-import { nextSlot, slotPhase } from "./write-slots.js";
+import { slotAfter } from "./write-slots.js";
 
 /** Rows kept per key in `api_key_addresses`: the most recently seen. */
 export const MAX_ADDRESSES_PER_KEY = 100;
@@ -106,12 +106,9 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
   /** Keys with an address not yet written (new, or its write failed): due at the next tick. */
   let fresh: string[] = [];
 
-  const slotOf = (keyId: string, afterMs: number) =>
-    nextSlot(afterMs, slotPhase(keyId, KNOWN_ADDRESS_WRITE_MS), KNOWN_ADDRESS_WRITE_MS);
-
   /** Books `keyId`'s next look at its first slot after `afterMs`. */
   function schedule(keyId: string, byAddress: Map<string, Seen>, afterMs: number) {
-    const second = Math.floor(slotOf(keyId, afterMs + 1) / 1000);
+    const second = Math.floor(slotAfter(keyId, afterMs, KNOWN_ADDRESS_WRITE_MS) / 1000);
     const booked = wheel.get(second);
     if (booked) booked.push([keyId, byAddress]);
     else wheel.set(second, [[keyId, byAddress]]);
@@ -203,7 +200,11 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
         if (!recent) byAddress.delete(raw);
       } else if (nowMs >= seen.rewriteAtMs || everything) {
         (taken ??= new Map()).set(raw, { ...seen });
-        rewriteAtMs ||= slotOf(keyId, nowMs + KNOWN_ADDRESS_WRITE_MS / 2);
+        rewriteAtMs ||= slotAfter(
+          keyId,
+          nowMs + KNOWN_ADDRESS_WRITE_MS / 2,
+          KNOWN_ADDRESS_WRITE_MS,
+        );
         seen.requests = 0;
         seen.firstMs = Infinity;
         seen.lastMs = -Infinity;

@@ -8,7 +8,7 @@ import {
 } from "@repo/core";
 import { bucketIndex } from "@repo/core";
 import type { AddressRecorder } from "./address-recorder.js";
-import { nextSlot, slotPhase } from "./write-slots.js";
+import { slotAfter } from "./write-slots.js";
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -395,9 +395,7 @@ export function createUsageRecorder(options: UsageRecorderOptions) {
         requests: 1,
         lastUsedAtMs: event.atMs,
         cells: [],
-        // The first slot strictly after this use: a key used at the very millisecond of
-        // the slot its write just took waits a period, not one tick (it was written twice).
-        dueAtMs: nextSlot(event.atMs + 1, slotPhase(event.keyId, coalesceMs), coalesceMs),
+        dueAtMs: slotAfter(event.keyId, event.atMs, coalesceMs),
       };
       buffer.set(event.keyId, usage);
     }

@@ -7,12 +7,17 @@
  */
 
 /** Where in every `periodMs` a key's slot lies: FNV-1a of its id, so stable and spread. */
-export function slotPhase(keyId: string, periodMs: number): number {
+function slotPhase(keyId: string, periodMs: number): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < keyId.length; i++) hash = Math.imul(hash ^ keyId.charCodeAt(i), 0x01000193);
   return (hash >>> 0) % periodMs;
 }
 
-/** The first time at or after `atMs` that is `phase` into a `periodMs`. */
-export const nextSlot = (atMs: number, phase: number, periodMs: number) =>
-  atMs + ((((phase - atMs) % periodMs) + periodMs) % periodMs);
+/**
+ * The key's first slot strictly after `afterMs`. Strictly: a key written at its slot and
+ * used again in that same millisecond is due a period later, not at the next tick.
+ */
+export function slotAfter(keyId: string, afterMs: number, periodMs: number): number {
+  const from = afterMs + 1;
+  return from + ((((slotPhase(keyId, periodMs) - from) % periodMs) + periodMs) % periodMs);
+}

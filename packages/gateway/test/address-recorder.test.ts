@@ -8,7 +8,7 @@ import {
   createAddressRecorder,
 } from "../src/address-recorder.js";
 import { createPostgresUsageSink, createUsageRecorder } from "../src/usage-meter.js";
-import { nextSlot, slotPhase } from "../src/write-slots.js";
+import { slotAfter } from "../src/write-slots.js";
 import { insertManyKeys } from "./helpers.js";
 
 /** The address recorder writing real rows (PGlite, or Postgres with TEST_DATABASE_URL). */
@@ -142,8 +142,7 @@ describe("address recorder", () => {
     // The known address's three requests are written at the key's slot in the minute, half a
     // minute to a minute and a half after its last write: not a millisecond before, and by
     // the first tick after that slot's second.
-    const slot = (afterMs: number) =>
-      nextSlot(afterMs, slotPhase(keyId!, KNOWN_ADDRESS_WRITE_MS), KNOWN_ADDRESS_WRITE_MS);
+    const slot = (afterMs: number) => slotAfter(keyId!, afterMs, KNOWN_ADDRESS_WRITE_MS);
     const secondAfter = (ms: number) => Math.floor(ms / 1_000) * 1_000 + 1_000;
     const rewrite = slot(t0 + 1_000 + KNOWN_ADDRESS_WRITE_MS / 2);
     expect(await addresses.flush(rewrite - 1, "due")).toBe(true);

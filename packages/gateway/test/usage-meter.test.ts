@@ -12,7 +12,7 @@ import {
   type UsageBatch,
 } from "../src/usage-meter.js";
 import { replaySpilledUsage } from "../src/usage-spill.js";
-import { nextSlot, slotPhase } from "../src/write-slots.js";
+import { slotAfter } from "../src/write-slots.js";
 import { insertKey, insertManyKeys } from "./helpers.js";
 
 /** The batched usage recorder writing real rollups (PGlite, or Postgres with TEST_DATABASE_URL). */
@@ -430,10 +430,7 @@ describe("usage recorder", () => {
     // slot strictly after the first use, at 12:00:00).
     const start = clock;
     const slotTick = new Map(
-      ids.map((id) => [
-        id,
-        Math.ceil((nextSlot(start + 1, slotPhase(id, 60_000), 60_000) - start) / 1_000),
-      ]),
+      ids.map((id) => [id, Math.ceil((slotAfter(id, start, 60_000) - start) / 1_000)]),
     );
     // A write refused from the first tick from 20 on that has a key to write (ids are random,
     // so which tick that is varies).
@@ -531,7 +528,7 @@ describe("usage recorder", () => {
         status: 200,
         latencyMs: 2,
       });
-    const slot = nextSlot(clock + 1, slotPhase(keyId, 60_000), 60_000);
+    const slot = slotAfter(keyId, clock, 60_000);
     use();
     clock = slot;
     expect(await usage.flush("due")).toBe(true);
