@@ -128,6 +128,12 @@ async function run(server: BenchServer, bench: BenchContext) {
         (n === MOST ? `  (goal ≥ 0.8×: ${ratio >= 0.8 ? "PASS" : "MISS"})` : ""),
     );
   }
+  // Each cycle's own ratio (its 1-key and 100,000-key rounds a few minutes apart): how far
+  // the machine's drift moves the pooled figure above.
+  const perCycle = warm.get(MOST)!.map((s, i) => rate([s]) / rate([warm.get(1)![i]!]));
+  console.log(
+    `${MOST.toLocaleString("en")} keys vs 1 key, cycle by cycle: ${perCycle.map((r) => `${r.toFixed(2)}×`).join(", ")}`,
+  );
   console.log(
     `usage written ${catchUpMs.map((ms) => (ms / 1000).toFixed(1)).join(", ")} s after the ${MOST.toLocaleString("en")}-key rounds; PostgreSQL's CPU is its processes' on this machine`,
   );
