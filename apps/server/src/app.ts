@@ -147,7 +147,7 @@ function singlePageApp(root: string | undefined, https: boolean) {
  * something on HTML documents, so they go with the SPA's pages (documentHeaders) instead of
  * on every answer: each header is validated and written per response, and the full set
  * tripled a JSON answer's size (measured: bare Fastify given only those headers ran at
- * 0.73-0.78x of itself without them; see README, Benchmarks).
+ * 0.73-0.78x of itself without them; see docs/measurements.md, Benchmarks).
  */
 function apiHeaders(https: boolean): Record<string, string> {
   const hsts = documentHeaders(https)["strict-transport-security"];

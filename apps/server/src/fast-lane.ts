@@ -3,12 +3,12 @@
  * balancers poll it) and a data request's answer, accepted or refused (a SIEM polling, a
  * runaway poller's 429s, a flood of forged keys' 401s), written straight to Node's response,
  * in front of Fastify. Every other request goes to Fastify as before, and so do the data
- * plane's rare outcomes that raise an alert or are server errors. Measured against a
- * separate bare Fastify process (see README, Benchmarks): Fastify's routing, request and
- * reply objects, hook chain and send path cost `/healthz` about a quarter of its server CPU
- * and a data request about a fifth, more than the key's verification; with this lane an
- * answer costs what bare Fastify's does plus the security headers, the request id, the
- * access line and, for a data request, the gateway's own work.
+ * plane's rare outcomes that raise an alert or are server errors. Measured against a separate bare
+ * Fastify process (see docs/measurements.md, Benchmarks): Fastify's routing, request and reply
+ * objects, hook chain and send path cost `/healthz` about a quarter of its server CPU and a data
+ * request about a fifth, more than the key's verification; with this lane an answer costs what bare
+ * Fastify's does plus the security headers, the request id, the access line and, for a data
+ * request, the gateway's own work.
  *
  * The lane never decides anything on its own: the data plane's checks are the gateway's
  * (`DataFastLane`), the headers and body are the ones the routes send (a parity test

@@ -11,8 +11,8 @@
  * defines both keys through a call into the runtime instead of a store. Node's HTTP and
  * stream code queues four or five ticks per request.
  *
- * Measured (README, Benchmarks): a `process.nextTick` went from about 90 ns to 250 ns after
- * one idle collection; the embedded database's server, and a PostgreSQL server after an idle
+ * Measured (docs/measurements.md, Benchmarks): a `process.nextTick` went from about 90 ns to 250 ns
+ * after one idle collection; the embedded database's server, and a PostgreSQL server after an idle
  * collection, answered `/healthz` about 17% slower, with the runtime call in every request's
  * profile. Holding one entry keeps its maps, and so the literal's fast path. The entry is
  * the currently running tick's own resource (`executionAsyncResource()` inside a `nextTick`

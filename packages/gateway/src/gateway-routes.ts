@@ -482,7 +482,7 @@ export async function registerGateway(
    * and the echo or whoami body, or the refusal's envelope. Measured: Fastify's routing,
    * request and reply objects, hook chain and send path cost a data request about a fifth of
    * its server CPU, more than the key's verification; a refusal answered through them ran at
-   * about two thirds of the accepted path's rate against bare Fastify (see README,
+   * about two thirds of the accepted path's rate against bare Fastify (see docs/measurements.md,
    * Benchmarks), and a flood of refusals must not cost more than service.
    */
   function fastLane(appHeaders: Record<string, string>): DataFastLane {
