@@ -8,7 +8,8 @@
  * Results are also written to bench/results/<timestamp>.json.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -204,8 +205,31 @@ function print(scenario: Scenario, row: Row) {
   );
 }
 
+/**
+ * The machine a run was taken on: CPU model, cores and cache sizes. Ratios that depend on
+ * memory (100,000 keys' lookups) move with the host's caches, so a figure is only
+ * comparable with another taken on the same kind of host.
+ */
+function machine(): string {
+  const cpus = os.cpus();
+  const caches: string[] = [];
+  for (let i = 0; ; i++) {
+    const dir = `/sys/devices/system/cpu/cpu0/cache/index${i}`;
+    try {
+      const read = (name: string) => readFileSync(`${dir}/${name}`, "utf8").trim();
+      const type = read("type");
+      caches.push(
+        `L${read("level")}${type === "Unified" ? "" : type[0]!.toLowerCase()} ${read("size")}`,
+      );
+    } catch {
+      break;
+    }
+  }
+  return `${cpus[0]?.model.trim() ?? "unknown CPU"}, ${cpus.length} cores${caches.length ? ` (${caches.join(", ")})` : ""}`;
+}
+
 console.log(
-  `keyservice bench: ${seconds}s per measurement, ${connections} connections, database ${process.env.TEST_DATABASE_URL ? "PostgreSQL" : "PGlite (in memory)"}`,
+  `keyservice bench: ${seconds}s per measurement, ${connections} connections, database ${process.env.TEST_DATABASE_URL ? "PostgreSQL" : "PGlite (in memory)"}\nmachine: ${machine()}`,
 );
 // BENCH_SCENARIOS: comma-separated parts of scenario names, to run a subset.
 const only = (process.env.BENCH_SCENARIOS ?? "")
@@ -233,5 +257,5 @@ for (const fault of faultScenarios) {
 const resultsDir = path.join(here, "..", "results");
 mkdirSync(resultsDir, { recursive: true });
 const file = path.join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-writeFileSync(file, JSON.stringify({ seconds, connections, rows }, null, 2));
+writeFileSync(file, JSON.stringify({ seconds, connections, machine: machine(), rows }, null, 2));
 console.log(`\nresults: ${path.relative(process.cwd(), file)}`);
