@@ -287,13 +287,19 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
     const input = rows(batch);
     if (input.length === 0) return 0;
     return options.db.transaction(async (tx) => {
-      // (xmax = 0): the row was inserted by this statement, not updated. A new address is
-      // compared with the key's first use as it stood before this write.
+      // (xmax = 0): the row was inserted by this statement, not updated. Every part of the
+      // statement reads the table as it stood before the write, so `known` is each key's
+      // addresses before it: a new address is compared with the key's first use then, and a
+      // key is pruned only when what it had and what it gained pass the limit. Only those
+      // rows come back: a wave of new keys (each one's first address) needs nothing more
+      // than the insert. Measured on 100,000 first lookups: PostgreSQL's CPU fell from 46-60
+      // to 33-37 µs a key once the prune and the rows coming back went (docs/measurements.md).
       const inserted = await queryRows<{
         key_id: string;
         address: string;
         first_seen_at: string | Date;
         is_new: boolean;
+        over_limit: boolean;
         owner_id: string;
         key_prefix: string;
       }>(
@@ -314,16 +320,27 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
               last_seen_at = greatest(a.last_seen_at, excluded.last_seen_at),
               requests = a.requests + excluded.requests
             returning a.key_id, a.address, a.first_seen_at, (a.xmax = 0) as inserted
+          ), added as (
+            select key_id, count(*) as n from upserted where inserted group by key_id
+          ), known as (
+            select d.key_id, d.n + k.n > ${MAX_ADDRESSES_PER_KEY} as over_limit, k.first_seen_at
+              from added d
+              cross join lateral (select count(*) as n, min(b.first_seen_at) as first_seen_at
+                                    from api_key_addresses b
+                                   where b.key_id = d.key_id) k
           )
-          select u.key_id, u.address, u.first_seen_at, k.owner_id, k.key_prefix,
-                 coalesce(u.first_seen_at > (select min(b.first_seen_at) from api_key_addresses b
-                                              where b.key_id = u.key_id) + interval '1 day',
-                          false) as is_new
+          select u.key_id, u.address, u.first_seen_at, k.owner_id, k.key_prefix, n.over_limit,
+                 coalesce(u.first_seen_at > n.first_seen_at + interval '1 day', false) as is_new
             from upserted u
+            join known n on n.key_id = u.key_id
             join api_keys k on k.id = u.key_id
-           where u.inserted`,
+           where u.inserted
+             and (n.over_limit or u.first_seen_at > n.first_seen_at + interval '1 day')`,
       );
-      const grown = [...new Set(inserted.map((row) => row.key_id))];
+      // Pruned in a statement of its own, which also sees what other processes committed
+      // meanwhile. Two processes adding a key's 100th address at once can leave it 101 rows
+      // until its next new address: the limit bounds storage, not a count anyone relies on.
+      const grown = [...new Set(inserted.filter((row) => row.over_limit).map((row) => row.key_id))];
       if (grown.length > 0) {
         await tx.execute(sql`
           delete from api_key_addresses a
