@@ -294,7 +294,7 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
       // rows come back: a wave of new keys (each one's first address) needs nothing more
       // than the insert. Measured on 100,000 first lookups: PostgreSQL's CPU fell from 46-60
       // to 33-37 µs a key once the prune and the rows coming back went (docs/measurements.md).
-      const inserted = await queryRows<{
+      const flagged = await queryRows<{
         key_id: string;
         address: string;
         first_seen_at: string | Date;
@@ -328,19 +328,22 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
               cross join lateral (select count(*) as n, min(b.first_seen_at) as first_seen_at
                                     from api_key_addresses b
                                    where b.key_id = d.key_id) k
+          ), flagged as (
+            select u.key_id, u.address, u.first_seen_at, n.over_limit,
+                   coalesce(u.first_seen_at > n.first_seen_at + interval '1 day', false) as is_new
+              from upserted u
+              join known n on n.key_id = u.key_id
+             where u.inserted
           )
-          select u.key_id, u.address, u.first_seen_at, k.owner_id, k.key_prefix, n.over_limit,
-                 coalesce(u.first_seen_at > n.first_seen_at + interval '1 day', false) as is_new
-            from upserted u
-            join known n on n.key_id = u.key_id
-            join api_keys k on k.id = u.key_id
-           where u.inserted
-             and (n.over_limit or u.first_seen_at > n.first_seen_at + interval '1 day')`,
+          select f.*, k.owner_id, k.key_prefix
+            from flagged f
+            join api_keys k on k.id = f.key_id
+           where f.is_new or f.over_limit`,
       );
       // Pruned in a statement of its own, which also sees what other processes committed
       // meanwhile. Two processes adding a key's 100th address at once can leave it 101 rows
       // until its next new address: the limit bounds storage, not a count anyone relies on.
-      const grown = [...new Set(inserted.filter((row) => row.over_limit).map((row) => row.key_id))];
+      const grown = [...new Set(flagged.filter((row) => row.over_limit).map((row) => row.key_id))];
       if (grown.length > 0) {
         await tx.execute(sql`
           delete from api_key_addresses a
@@ -352,7 +355,7 @@ export function createAddressRecorder(options: AddressRecorderOptions) {
            where a.key_id = r.key_id and a.address = r.address
              and r.rank > ${MAX_ADDRESSES_PER_KEY}`);
       }
-      const fresh = inserted.filter((row) => row.is_new);
+      const fresh = flagged.filter((row) => row.is_new);
       // `key.new_address`, committed with the address rows (a retried batch finds them
       // recorded and raises nothing twice).
       await writeAlertEvents(
