@@ -207,8 +207,9 @@ function print(scenario: Scenario, row: Row) {
 
 /**
  * The machine a run was taken on: CPU model, cores and cache sizes. Ratios that depend on
- * memory (100,000 keys' lookups) move with the host's caches, so a figure is only
- * comparable with another taken on the same kind of host.
+ * memory (100,000 keys' lookups) move with the host's caches, and with how busy the host is
+ * (docs/measurements.md, Scale-out), so a figure compares only with others from the same
+ * kind of host, and then only within the machine's noise.
  */
 function machine(): string {
   const cpus = os.cpus();
@@ -228,8 +229,9 @@ function machine(): string {
   return `${cpus[0]?.model.trim() ?? "unknown CPU"}, ${cpus.length} cores${caches.length ? ` (${caches.join(", ")})` : ""}`;
 }
 
+const host = machine();
 console.log(
-  `keyservice bench: ${seconds}s per measurement, ${connections} connections, database ${process.env.TEST_DATABASE_URL ? "PostgreSQL" : "PGlite (in memory)"}\nmachine: ${machine()}`,
+  `keyservice bench: ${seconds}s per measurement, ${connections} connections, database ${process.env.TEST_DATABASE_URL ? "PostgreSQL" : "PGlite (in memory)"}\nmachine: ${host}`,
 );
 // BENCH_SCENARIOS: comma-separated parts of scenario names, to run a subset.
 const only = (process.env.BENCH_SCENARIOS ?? "")
@@ -257,5 +259,5 @@ for (const fault of faultScenarios) {
 const resultsDir = path.join(here, "..", "results");
 mkdirSync(resultsDir, { recursive: true });
 const file = path.join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-writeFileSync(file, JSON.stringify({ seconds, connections, machine: machine(), rows }, null, 2));
+writeFileSync(file, JSON.stringify({ seconds, connections, machine: host, rows }, null, 2));
 console.log(`\nresults: ${path.relative(process.cwd(), file)}`);
