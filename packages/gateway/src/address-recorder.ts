@@ -1,10 +1,8 @@
 import { isDatabaseUnavailable, queryRows, sql, type Database } from "@repo/db";
-import { safeError, writeAlertEvents } from "@repo/core";
+import { MAX_ADDRESSES_PER_KEY, safeError, writeAlertEvents } from "@repo/core";
 import ipaddr from "ipaddr.js";
 import { slotAfter } from "./write-slots.js";
 
-/** Rows kept per key in `api_key_addresses`: the most recently seen. */
-export const MAX_ADDRESSES_PER_KEY = 100;
 /** Distinct raw addresses buffered per key between writes (more in one interval are dropped). */
 const MAX_BUFFERED_PER_KEY = 500;
 /**

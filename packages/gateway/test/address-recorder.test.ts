@@ -1,10 +1,10 @@
 import { createTestDatabase, type TestDatabase } from "@repo/db/testing";
 import { queryRows, sql, type Database } from "@repo/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MAX_ADDRESSES_PER_KEY } from "@repo/core";
 import {
   ADDRESSES_PER_WRITE,
   KNOWN_ADDRESS_WRITE_MS,
-  MAX_ADDRESSES_PER_KEY,
   createAddressRecorder,
 } from "../src/address-recorder.js";
 import { createPostgresUsageSink, createUsageRecorder } from "../src/usage-meter.js";

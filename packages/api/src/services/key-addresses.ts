@@ -1,11 +1,10 @@
+import { MAX_ADDRESSES_PER_KEY } from "@repo/core";
 import { apiKeyAddresses, desc, eq, type Executor } from "@repo/db";
 import type { KeyAddress } from "../keys/schemas.js";
 import { isoSeconds } from "../keys/serialize.js";
 import { findOwnedKey } from "./key-service.js";
 
 const DAY_MS = 86_400_000;
-/** The data plane keeps at most this many addresses per key (see address-recorder.ts). */
-export const MAX_ADDRESSES_PER_KEY = 100;
 
 /**
  * True when an address is worth a second look: first seen after the key's first day of use
