@@ -16,7 +16,7 @@ export interface KeyRecord {
   /** The same scopes in stored order, for responses and upstream headers. */
   scopeList: readonly string[];
   /** Requests per UTC minute and per UTC day. */
-  limits: Limits;
+  limits: Readonly<Limits>;
   /** Null: any address. */
   allowedRanges: readonly Range[] | null;
   /** The same, as stored (for whoami). */
@@ -82,6 +82,7 @@ export function createKeyCache(options: KeyCacheOptions) {
   // Expiry is checked against the injectable clock here, not lru-cache's own TTL clock.
   const records = new LRUCache<string, Entry>({ max: options.maxEntries ?? 100_000 });
   const unknown = new LRUCache<string, number>({ max: options.maxNegativeEntries ?? 100_000 });
+  const grantOf = grantTable();
   /** Lookups queued for the next batch or in flight, by hash. */
   const loading = new Map<string, Promise<KeyRecord | null>>();
   /** First lookups waiting for the next batch (several per hash only across an invalidation). */
@@ -156,7 +157,7 @@ export function createKeyCache(options: KeyCacheOptions) {
           .select()
           .from(apiKeys)
           .where(sql`${apiKeys.keyHash} = any(${sql.param(chunk)}::text[])`);
-        const found = new Map(rows.map((row) => [row.keyHash, toRecord(row)]));
+        const found = new Map(rows.map((row) => [row.keyHash, toRecord(row, grantOf(row))]));
         const current = generation === started;
         for (const hash of chunk) {
           const record = found.get(hash) ?? null;
@@ -273,16 +274,44 @@ export function createKeyCache(options: KeyCacheOptions) {
 
 export type KeyCache = ReturnType<typeof createKeyCache>;
 
-function toRecord(row: typeof apiKeys.$inferSelect): KeyRecord {
+/** What a key may do: the same for every key of a tier that kept its tier's scopes and limits. */
+type Grant = Pick<KeyRecord, "tier" | "scopes" | "scopeList" | "limits">;
+
+/** Distinct grants shared at most; past it the table starts again (records keep theirs). */
+const MAX_SHARED_GRANTS = 10_000;
+
+/**
+ * One grant object per distinct tier, scopes (in stored order) and limits, shared by every
+ * record that has them: most keys have their tier's, so 100,000 records hold a handful of
+ * scope sets and limits instead of 100,000 of each (about a quarter of a record's bytes with
+ * two scopes), and the scope check and the limiter read objects that stay in the CPU's cache.
+ * Safe to share because records are never changed: a changed key is a new record.
+ */
+function grantTable() {
+  let grants = new Map<string, Grant>();
+  return (row: typeof apiKeys.$inferSelect): Grant => {
+    const { tier, scopes, rateLimitPerMinute: perMinute, rateLimitPerDay: perDay } = row;
+    const name = JSON.stringify([tier, perMinute, perDay, scopes]);
+    let grant = grants.get(name);
+    if (!grant) {
+      if (grants.size >= MAX_SHARED_GRANTS) grants = new Map();
+      grant = { tier, scopes: new Set(scopes), scopeList: scopes, limits: { perMinute, perDay } };
+      grants.set(name, grant);
+    }
+    return grant;
+  };
+}
+
+function toRecord(row: typeof apiKeys.$inferSelect, grant: Grant): KeyRecord {
   return {
     id: row.id,
     ownerId: row.ownerId,
     keyPrefix: row.keyPrefix,
     name: row.name,
-    tier: row.tier,
-    scopes: new Set(row.scopes),
-    scopeList: row.scopes,
-    limits: { perMinute: row.rateLimitPerMinute, perDay: row.rateLimitPerDay },
+    tier: grant.tier,
+    scopes: grant.scopes,
+    scopeList: grant.scopeList,
+    limits: grant.limits,
     allowedRanges: row.allowedIps ? row.allowedIps.flatMap(parseRange) : null,
     allowedIps: row.allowedIps,
     expiresAtMs: row.expiresAt ? row.expiresAt.getTime() : null,

@@ -182,6 +182,71 @@ describe("first lookups", () => {
   });
 });
 
+describe("what keys share", () => {
+  it("keys with the same tier, scopes and limits share one scope set and limits; any difference gets its own", async () => {
+    const gateway = await createGateway({
+      database: { ...database, db: counted, dataPlaneDb: counted },
+      now: () => new Date(),
+      log,
+    });
+    const stopWaiting = waitForNewKeys(database.db, gateway);
+    try {
+      const both = ["read:iocs", "read:articles"];
+      const [a, b, narrow, reordered, custom, free] = await Promise.all([
+        insertKey(database.db, { tier: "pro", scopes: both }),
+        insertKey(database.db, { tier: "pro", scopes: both }),
+        insertKey(database.db, { tier: "pro", scopes: ["read:iocs"] }),
+        insertKey(database.db, { tier: "pro", scopes: ["read:articles", "read:iocs"] }),
+        insertKey(database.db, { tier: "pro", scopes: both, perMinute: 7 }),
+        insertKey(database.db, { tier: "free", scopes: both }),
+      ]);
+      const keys = [a, b, narrow, reordered, custom, free];
+      const articles = async (key: string) =>
+        verifyApiKey(gateway, {
+          credential: asKey(key),
+          clientIp: "192.0.2.7",
+          scope: "read:articles",
+        });
+      // All first lookups of one turn: loaded by the same query, side by side.
+      const before = selects;
+      const results = await Promise.all(keys.map((k) => articles(k.key)));
+      expect(selects - before).toBe(1);
+      expect(results.map((r) => (r.ok ? "ok" : r.error.appCode))).toEqual([
+        "ok",
+        "ok",
+        "insufficient_scope",
+        "ok",
+        "ok",
+        "ok",
+      ]);
+
+      const now = Date.now();
+      const [ra, rb, rNarrow, rReordered, rCustom, rFree] = keys.map((k) =>
+        gateway.keys.peek(k.hash, now)!,
+      );
+      expect(rb!.scopes).toBe(ra!.scopes);
+      expect(rb!.scopeList).toBe(ra!.scopeList);
+      expect(rb!.limits).toBe(ra!.limits);
+      expect([...rNarrow!.scopes]).toEqual(["read:iocs"]);
+      // Headers and whoami list scopes as stored: another order is another grant.
+      expect(rReordered!.scopeList).toEqual(["read:articles", "read:iocs"]);
+      expect(ra!.scopeList).toEqual(both);
+      expect(rCustom!.limits).toEqual({ perMinute: 7, perDay: ra!.limits.perDay });
+      expect(ra!.limits.perMinute).not.toBe(7);
+      expect([rFree!.tier, ra!.tier]).toEqual(["free", "pro"]);
+      expect(rFree!.limits).not.toEqual(ra!.limits);
+      // The 7-a-minute key is held to 7 (one taken above), the others are not.
+      for (let i = 0; i < 6; i++) expect((await articles(custom.key)).ok).toBe(true);
+      const eighth = await articles(custom.key);
+      expect(!eighth.ok && eighth.error.appCode).toBe("rate_limit_exceeded");
+      expect((await articles(a.key)).ok).toBe(true);
+    } finally {
+      stopWaiting();
+      await gateway.close();
+    }
+  });
+});
+
 describe("eviction", () => {
   it("unknown keys never evict real ones, however many are presented", async () => {
     const cache = createKeyCache({
