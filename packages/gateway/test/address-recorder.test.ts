@@ -263,6 +263,43 @@ describe("address recorder", () => {
     expect(addresses.tracked).toBe(0);
   });
 
+  it("a key's first address can be forgotten and come back while another stays in use, losing no count", async () => {
+    const [keyId] = await insertManyKeys(database.db, "address-comes-back", 1);
+    const addresses = createAddressRecorder({ db: database.db, log });
+    const t0 = Date.parse("2026-12-01T10:00:00Z");
+    const [a, b, c] = ["192.0.2.1", "192.0.2.2", "192.0.2.3"];
+    addresses.record(keyId!, a, t0);
+    addresses.record(keyId!, b, t0);
+    await addresses.flush(t0 + 500, "due");
+    // Only b in use for two minutes, twice a second, a tick a second: a, idle a minute after
+    // its write, goes.
+    for (let second = 2; second <= 130; second++) {
+      addresses.record(keyId!, b, t0 + second * 1_000);
+      addresses.record(keyId!, b, t0 + second * 1_000 + 100);
+      await addresses.flush(t0 + second * 1_000 + 500, "due");
+    }
+    expect(addresses.tracked).toBe(1);
+    // A new address, then a again: each is new in memory, so written at the next tick.
+    const t1 = t0 + 131_000;
+    addresses.record(keyId!, c, t1);
+    await addresses.flush(t1 + 500, "due");
+    expect((await storedFor(keyId!))[c]).toEqual([1, t1, t1]);
+    const t2 = t1 + 1_000;
+    addresses.record(keyId!, a, t2);
+    await addresses.flush(t2 + 500, "due");
+    expect((await storedFor(keyId!))[a]).toEqual([2, t0, t2]);
+    // All three once more, then everything written: every request counted once.
+    const t3 = t2 + 1_000;
+    for (const address of [a, b, c]) addresses.record(keyId!, address, t3);
+    expect(await addresses.flush(t3 + 500)).toBe(true);
+    expect(await storedFor(keyId!)).toEqual({
+      [a]: [3, t0, t3],
+      [b]: [260, t0, t3],
+      [c]: [2, t1, t3],
+    });
+    expect(addresses.pending).toBe(0);
+  });
+
   it("a key used from many addresses keeps recording new ones once its known ones fill the buffer", async () => {
     const [keyId] = await insertManyKeys(database.db, "many-addresses", 1);
     const addresses = createAddressRecorder({ db: database.db, log });
