@@ -97,10 +97,10 @@ const RETRY_AFTER_UNAVAILABLE = "5";
 
 const KEY_SWEEP_INTERVAL_MS = 60_000;
 /**
- * Entries a sweep removes per turn of the event loop. Once 100,000 records are cached a
- * removal costs microseconds, not the 0.8 µs once measured here: the `scale` bench's longest
- * slice was 15–33 ms with 5,000 a slice and 11.4 ms with 1,000 (run Q), so requests wait a
- * third as long between slices.
+ * Entries a sweep removes per turn of the event loop; requests wait while a slice runs. With
+ * 100,000 records cached a removal costs 3–6.5 µs, not the 0.8 µs once measured here: the
+ * `scale` bench's longest slice was 15–33 ms with 5,000 a slice, and 10.9–11.4 ms with 1,000
+ * (runs Q and R).
  */
 export const KEY_SWEEP_SLICE = 1_000;
 
